@@ -1,0 +1,37 @@
+# `make wizard` and `make test` create the virtual environment themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: wizard test lint format bench clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+wizard: venv
+	$(BIN)/wizard setup $(ARGS)
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check wizard tests scripts
+	$(BIN)/ruff format --check wizard tests scripts
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff format wizard tests scripts
+	$(BIN)/ruff check --fix wizard tests scripts
+
+bench: venv
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

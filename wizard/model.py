@@ -1,0 +1,187 @@
+"""The validated configuration: enums for every choice, frozen dataclasses for values.
+
+Nothing here does I/O. Validation functions return a problem sentence (naming the field, what is
+wrong and how to fix it) or None, so the prompts, the flags and the answers file share one rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import quote
+
+MIN_POSTGRES_PASSWORD = 16
+MIN_JWT_SECRET = 32
+MIN_POSTGRES_VERSION = 13
+DEFAULT_DB_TIMEOUT = 5
+BUNDLED_HOST = "postgres"
+BUNDLED_PORT = 5432
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class Deployment(StrEnum):
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class PostgresMode(StrEnum):
+    BUNDLED = "bundled"
+    EXTERNAL = "external"
+
+
+class SslMode(StrEnum):
+    DISABLE = "disable"
+    PREFER = "prefer"
+    REQUIRE = "require"
+    VERIFY_CA = "verify-ca"
+    VERIFY_FULL = "verify-full"
+
+    @property
+    def verifies(self) -> bool:
+        return self in (SslMode.VERIFY_CA, SslMode.VERIFY_FULL)
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class InputError(Exception):
+    """Invalid or missing input; carries every problem found, one sentence each (exit 2)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def generate_secret() -> str:
+    """64 hex characters (32 random bytes): needs no quoting in .env, a URL or a shell."""
+    return secrets.token_hex(32)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the app finds PostgreSQL, and how the wizard reaches the same server from the host."""
+
+    mode: PostgresMode
+    host: str
+    port: int
+    name: str
+    user: str
+    password: str = field(repr=False)
+    sslmode: SslMode = SslMode.PREFER
+    sslrootcert: str = ""
+    # Host side of the bundled server's published port (unused for an external server).
+    host_port: int = BUNDLED_PORT
+
+    @property
+    def url(self) -> str:
+        """DATABASE_URL as the app sees it, the password percent-encoded."""
+        user = quote(self.user, safe="")
+        password = quote(self.password, safe="")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        url = f"postgresql://{user}:{password}@{host}:{self.port}/{quote(self.name, safe='')}"
+        query = f"sslmode={self.sslmode.value}"
+        if self.sslrootcert:
+            query += f"&sslrootcert={quote(self.sslrootcert, safe='/')}"
+        return f"{url}?{query}"
+
+
+@dataclass(frozen=True)
+class DocumentDir:
+    """A host directory and where the stack's containers see it (read-only)."""
+
+    source: Path
+    target: str
+
+
+@dataclass(frozen=True)
+class Config:
+    deployment: Deployment
+    database: DatabaseSettings
+    documents: tuple[DocumentDir, ...]
+    jwt_secret: str = field(repr=False)
+    token_expiry_minutes: int
+    log_level: LogLevel
+    bind_address: str
+    gpu_ids: tuple[str, ...] = ()
+
+    @property
+    def host_address(self) -> str:
+        """The address the wizard uses from the host to reach what the stack publishes."""
+        return "127.0.0.1" if self.bind_address in ("0.0.0.0", "") else self.bind_address
+
+
+# --- validation: each returns a problem sentence or None ---------------------------------------
+
+
+def check_postgres_password(value: str, field_name: str = "PostgreSQL password") -> str | None:
+    if len(value) < MIN_POSTGRES_PASSWORD:
+        return (
+            f"{field_name}: {len(value)} characters is too short; use at least "
+            f"{MIN_POSTGRES_PASSWORD} (or let the wizard generate one)"
+        )
+    return None
+
+
+def check_jwt_secret(value: str, field_name: str = "JWT secret") -> str | None:
+    if len(value) < MIN_JWT_SECRET:
+        return (
+            f"{field_name}: {len(value)} characters is too short; use at least "
+            f"{MIN_JWT_SECRET} (or let the wizard generate one)"
+        )
+    return None
+
+
+def parse_port(value: object, field_name: str) -> tuple[int | None, str | None]:
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        return None, f"{field_name}: {value!r} is not a port; use a whole number from 1 to 65535"
+    return int(text), None
+
+
+def parse_positive_int(value: object, field_name: str, minimum: int = 1) -> tuple[int | None, str | None]:
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < minimum:
+        return None, f"{field_name}: {value!r} is not valid; use a whole number of at least {minimum}"
+    return int(text), None
+
+
+def parse_bind_address(value: object, field_name: str = "bind address") -> tuple[str | None, str | None]:
+    text = str(value).strip()
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return None, (
+            f"{field_name}: {value!r} is not an IP address; use 127.0.0.1 (this host only) or "
+            "0.0.0.0 (every network interface)"
+        )
+    return text, None
+
+
+def parse_choice(enum: type[E], value: object, field_name: str) -> tuple[E | None, str | None]:
+    text = str(value).strip()
+    for member in enum:
+        if text.lower() == member.value.lower():
+            return member, None
+    allowed = ", ".join(m.value for m in enum)
+    return None, f"{field_name}: {value!r} is not one of {allowed}"
+
+
+def parse_bool(value: object, field_name: str) -> tuple[bool | None, str | None]:
+    if isinstance(value, bool):
+        return value, None
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True, None
+    if text in ("0", "false", "no", "off", ""):
+        return False, None
+    return None, f"{field_name}: {value!r} is not a yes/no value; use true or false"
