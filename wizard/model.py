@@ -20,6 +20,9 @@ MIN_POSTGRES_VERSION = 13
 DEFAULT_DB_TIMEOUT = 5
 BUNDLED_HOST = "postgres"
 BUNDLED_PORT = 5432
+# Where the override mounts an external server's CA certificate inside the app's containers:
+# the host path in POSTGRES_SSLROOTCERT means nothing there.
+CA_TARGET = "/run/wizard/postgres-root.crt"
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -91,7 +94,7 @@ class DatabaseSettings:
         url = f"postgresql://{user}:{password}@{host}:{self.port}/{quote(self.name, safe='')}"
         query = f"sslmode={self.sslmode.value}"
         if self.sslrootcert:
-            query += f"&sslrootcert={quote(self.sslrootcert, safe='/')}"
+            query += f"&sslrootcert={CA_TARGET}"
         return f"{url}?{query}"
 
 
@@ -148,14 +151,21 @@ def parse_port(value: object, field_name: str) -> tuple[int | None, str | None]:
     return int(text), None
 
 
-def parse_positive_int(value: object, field_name: str, minimum: int = 1) -> tuple[int | None, str | None]:
+def parse_positive_int(
+    value: object, field_name: str, minimum: int = 1
+) -> tuple[int | None, str | None]:
     text = str(value).strip()
     if not text.isdigit() or int(text) < minimum:
-        return None, f"{field_name}: {value!r} is not valid; use a whole number of at least {minimum}"
+        return (
+            None,
+            f"{field_name}: {value!r} is not valid; use a whole number of at least {minimum}",
+        )
     return int(text), None
 
 
-def parse_bind_address(value: object, field_name: str = "bind address") -> tuple[str | None, str | None]:
+def parse_bind_address(
+    value: object, field_name: str = "bind address"
+) -> tuple[str | None, str | None]:
     text = str(value).strip()
     try:
         ipaddress.ip_address(text)

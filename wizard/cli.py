@@ -1,0 +1,379 @@
+"""Command line: argv in, exit code out. The only module that knows about exit codes.
+
+Exit codes: 0 done; 1 a check failed (port taken, database refused, lock held); 2 invalid or
+missing input; 130 interrupted or cancelled (nothing written).
+
+Heavy modules (questionary, psycopg, rich) are imported inside the commands, so `--help` stays
+fast. Flags are taken as plain strings and validated together, so every problem is listed at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done; 1 a check failed (port taken, database refused, another wizard "
+    "running); 2 invalid or missing input; 130 interrupted or cancelled (nothing written)."
+)
+
+app = typer.Typer(
+    help="Set up the document-search stack: .env, compose override, checks.\n\n" + EXIT_CODES_HELP,
+    add_completion=False,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+COMMANDS = ("setup", "check", "show", "rollback")
+
+ProjectDir = Annotated[
+    Path,
+    typer.Option(
+        "--project-dir",
+        envvar="WIZARD_PROJECT_DIR",
+        help="Deployment directory (holds .env and the compose files). Default: the current one.",
+        file_okay=False,
+    ),
+]
+JsonFlag = Annotated[
+    bool,
+    typer.Option("--json", envvar="WIZARD_JSON", help="Print one JSON object on stdout."),
+]
+
+
+def _opt(help_text: str, *names: str) -> Any:
+    return typer.Option(*names, help=help_text, show_default=False)
+
+
+def interactive_session(non_interactive: bool) -> bool:
+    """Prompts only with a person at a terminal: never in CI, never without a tty."""
+    if non_interactive:
+        return False
+    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        return False
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def setup(
+    project_dir: ProjectDir = Path("."),
+    non_interactive: Annotated[
+        bool,
+        typer.Option(
+            "--non-interactive",
+            envvar="WIZARD_NON_INTERACTIVE",
+            help="Never prompt (implied without a terminal or with CI=true); implies --yes.",
+        ),
+    ] = False,
+    answers: Annotated[
+        Path | None,
+        typer.Option(
+            "--answers", envvar="WIZARD_ANSWERS", help="YAML file of answers.", dir_okay=False
+        ),
+    ] = None,
+    json_output: JsonFlag = False,
+    yes: Annotated[bool | None, _opt("Skip the confirmation.", "--yes", "-y")] = None,
+    dry_run: Annotated[
+        bool | None, _opt("Show the diff and checks; write nothing.", "--dry-run")
+    ] = None,
+    deployment: Annotated[str | None, _opt("cpu or gpu.")] = None,
+    gpu_ids: Annotated[
+        str | None, _opt("GPU indexes or UUIDs, comma-separated (default all).")
+    ] = None,
+    doc_dir: Annotated[
+        list[str] | None, _opt("Document directory (repeatable).", "--doc-dir")
+    ] = None,
+    create_doc_dirs: Annotated[bool | None, _opt("Create missing document directories.")] = None,
+    postgres_mode: Annotated[str | None, _opt("bundled (default) or external.")] = None,
+    postgres_host: Annotated[str | None, _opt("External server host.")] = None,
+    postgres_port: Annotated[str | None, _opt("External server port (default 5432).")] = None,
+    postgres_db: Annotated[str | None, _opt("Database name (default docsearch).")] = None,
+    postgres_user: Annotated[str | None, _opt("Role name (default docsearch).")] = None,
+    postgres_sslmode: Annotated[
+        str | None, _opt("disable, prefer, require, verify-ca or verify-full.")
+    ] = None,
+    postgres_sslrootcert: Annotated[str | None, _opt("CA file for the verify modes.")] = None,
+    postgres_host_port: Annotated[
+        str | None, _opt("Host port of the bundled PostgreSQL (default 5432).")
+    ] = None,
+    postgres_password_file: Annotated[
+        str | None,
+        _opt(
+            "Read the PostgreSQL password from this file ('-' = stdin), or use "
+            "WIZARD_POSTGRES_PASSWORD. Default: keep the current one, or generate."
+        ),
+    ] = None,
+    rotate_postgres_password: Annotated[
+        bool | None, _opt("Change the PostgreSQL password, on the server too.")
+    ] = None,
+    jwt_secret_file: Annotated[
+        str | None,
+        _opt("Read the JWT secret from this file ('-' = stdin), or use WIZARD_JWT_SECRET."),
+    ] = None,
+    rotate_jwt_secret: Annotated[
+        bool | None, _opt("Generate a new JWT secret (signs every user out).")
+    ] = None,
+    token_expiry_minutes: Annotated[
+        str | None, _opt("Access-token lifetime (default 1440).")
+    ] = None,
+    log_level: Annotated[str | None, _opt("DEBUG, INFO (default), WARNING or ERROR.")] = None,
+    bind_address: Annotated[
+        str | None, _opt("Address published ports bind to (default 127.0.0.1).")
+    ] = None,
+    db_timeout: Annotated[
+        str | None, _opt("Seconds per database connection attempt (default 5).")
+    ] = None,
+    skip_db_check: Annotated[bool | None, _opt("Do not validate the database connection.")] = None,
+    skip_port_check: Annotated[bool | None, _opt("Do not check the published ports.")] = None,
+    start_db: Annotated[
+        bool | None, _opt("Start the bundled PostgreSQL and validate it (needs docker).")
+    ] = None,
+) -> None:
+    """Run the five steps (or take every answer from flags, WIZARD_* variables, --answers)."""
+    flags = {key: value for key, value in locals().items() if value is not None}
+    for meta in ("project_dir", "non_interactive", "answers", "json_output"):
+        flags.pop(meta, None)
+    if not doc_dir:
+        flags.pop("doc_dir", None)
+    _run(
+        lambda: _setup(project_dir, non_interactive, answers, json_output, flags),
+        json_output,
+    )
+
+
+def _setup(
+    project_dir: Path,
+    non_interactive: bool,
+    answers_path: Path | None,
+    json_output: bool,
+    flags: dict[str, Any],
+) -> int:
+    from wizard.answers import (
+        Answers,
+        Source,
+        from_answers_file,
+        from_environment,
+        with_secret_files,
+    )
+    from wizard.model import InputError
+    from wizard.setup import Request, outcome_json, run
+    from wizard.ui import UI, print_json
+
+    interactive = interactive_session(non_interactive)
+    problems: list[str] = []
+    layers: list[tuple[Source, dict[str, Any]]] = []
+    raw_layers: list[tuple[Source, Any]] = [
+        (Source.FLAG, lambda: flags),
+        (Source.ENV, lambda: from_environment(os.environ)),
+        (Source.FILE, lambda: from_answers_file(answers_path) if answers_path else {}),
+    ]
+    for source, load in raw_layers:
+        try:
+            layers.append((source, with_secret_files(load())))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    inputs = Answers(layers)
+    ui = UI()
+    outcome = run(
+        Request(
+            project_dir=project_dir.resolve(),
+            cwd=Path.cwd(),
+            inputs=inputs,
+            interactive=interactive,
+            json=json_output,
+        ),
+        ui,
+    )
+    if json_output:
+        print_json(outcome_json(outcome))
+    if outcome.dry_run:
+        ui.info("Dry run: nothing was written.")
+        return EXIT_OK
+    written = outcome.result.written if outcome.result else ()
+    if written:
+        ui.success("Wrote " + ", ".join(written) + f" in {outcome.project.root}")
+        if outcome.result and outcome.result.backup_stamp:
+            ui.info(f"Backups of the replaced files end in .bak.{outcome.result.backup_stamp}")
+    else:
+        ui.info("Nothing changed: the files already hold this configuration.")
+    if outcome.next_steps:
+        ui.info("Next: " + "  then  ".join(outcome.next_steps))
+    return EXIT_OK
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def check(
+    project_dir: ProjectDir = Path("."),
+    json_output: JsonFlag = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            help="Keep retrying the database for up to SECONDS (after `docker compose up -d`).",
+            min=0,
+        ),
+    ] = 0.0,
+    db_timeout: Annotated[
+        int, typer.Option("--db-timeout", help="Seconds per connection attempt.", min=2)
+    ] = 5,
+) -> None:
+    """Validate the deployment (.env, ports, database) without changing anything."""
+
+    def body() -> int:
+        from wizard.check import run_checks
+        from wizard.ui import UI, print_json
+
+        report = run_checks(project_dir.resolve(), db_timeout=db_timeout, wait_seconds=wait)
+        if json_output:
+            print_json(report.as_json())
+        UI().checks([(r.name, r.status.value, r.detail) for r in report.results])
+        return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+    _run(body, json_output)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> None:
+    """Print the current configuration, secrets masked, and where each value came from."""
+
+    def body() -> int:
+        from wizard.answers import Answers, Source
+        from wizard.project import load_project
+        from wizard.resolve import build, existing_answers
+        from wizard.review import rows
+        from wizard.setup import settings_json
+        from wizard.ui import UI, print_json
+
+        root = project_dir.resolve()
+        project = load_project(root)
+        if not project.configured:
+            from wizard.model import InputError
+
+            raise InputError([f"--project-dir: {root} has no .env; run `wizard setup` first"])
+        answers = Answers([(Source.EXISTING, existing_answers(project.env, project.documents))])
+        resolved = build(answers, cwd=root, existing_documents=project.documents)
+        if json_output:
+            print_json(settings_json(resolved))
+        UI().review_table(
+            rows(resolved, project.env, project.env), title=f"Configuration of {root}"
+        )
+        return EXIT_OK
+
+    _run(body, json_output)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def rollback(
+    project_dir: ProjectDir = Path("."),
+    to: Annotated[
+        str | None, typer.Option("--to", help="Backup set (timestamp) to restore; default newest.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    non_interactive: Annotated[
+        bool, typer.Option("--non-interactive", envvar="WIZARD_NON_INTERACTIVE")
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Restore a backup set (itself backed up first, so a second rollback undoes the first)."""
+
+    def body() -> int:
+        from wizard.model import InputError
+        from wizard.setup import CheckFailed
+        from wizard.ui import UI, print_json
+        from wizard.writer import LockedError, backup_sets, project_lock
+        from wizard.writer import rollback as restore
+
+        root = project_dir.resolve()
+        sets = backup_sets(root)
+        if not sets:
+            raise InputError([f"rollback: {root} has no backups to restore"])
+        stamp = to or sets[0]
+        if stamp not in sets:
+            raise InputError([f"--to: no backup set {stamp!r}; available: {', '.join(sets)}"])
+        ui = UI()
+        if interactive_session(non_interactive) and not yes:
+            from wizard import prompter
+
+            if not prompter.confirm(f"Restore the files backed up at {stamp}?", default=False):
+                from wizard.setup import Cancelled
+
+                raise Cancelled()
+        try:
+            with project_lock(root):
+                result = restore(root, stamp)
+        except LockedError as exc:
+            raise CheckFailed(str(exc)) from None
+        ui.success(
+            f"Restored {', '.join(result.written) or 'nothing (already identical)'} from {stamp}"
+        )
+        if result.backup_stamp:
+            ui.info(f"What it replaced is saved as backup set {result.backup_stamp}.")
+        if json_output:
+            print_json(
+                {
+                    "ok": True,
+                    "restored": stamp,
+                    "written": list(result.written),
+                    "backup": result.backup_stamp,
+                }
+            )
+        return EXIT_OK
+
+    _run(body, json_output)
+
+
+def _run(action: Any, json_output: bool) -> None:
+    """Run a command body; turn our exceptions into one clear message and an exit code."""
+    from wizard.model import InputError
+
+    try:
+        code = action()
+    except InputError as exc:
+        code = _fail(EXIT_INPUT, exc.problems, json_output)
+    except KeyboardInterrupt:
+        code = _fail(EXIT_INTERRUPTED, ["interrupted: nothing was written"], json_output)
+    except Exception as exc:
+        from wizard.setup import Cancelled, CheckFailed
+
+        if isinstance(exc, Cancelled):
+            code = _fail(EXIT_INTERRUPTED, ["cancelled: nothing was written"], json_output)
+        elif isinstance(exc, CheckFailed):
+            code = _fail(EXIT_CHECK_FAILED, str(exc).splitlines(), json_output)
+        else:
+            from wizard.writer import WriteError
+
+            if isinstance(exc, WriteError):
+                code = _fail(EXIT_CHECK_FAILED, [str(exc)], json_output)
+            else:
+                raise
+    raise typer.Exit(code)
+
+
+def _fail(code: int, problems: list[str], json_output: bool) -> int:
+    from wizard.ui import UI, print_json
+
+    UI().problems(problems)
+    if json_output:
+        print_json({"ok": False, "exit_code": code, "problems": problems})
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`wizard` alone, or with setup's flags only, means `wizard setup`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help")):
+        args.insert(0, "setup")
+    app(args=args, prog_name="wizard")

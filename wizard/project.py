@@ -1,0 +1,126 @@
+"""What is in a project directory now: the .env, the wizard's override, the stack's base file.
+
+Loading never changes anything. A malformed .env or override is an input problem (exit 2) with
+line numbers, so the wizard never overwrites a file it could not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wizard.compose import ComposeError, find_base_file, load_services
+from wizard.envfile import EnvParseError, read_env
+from wizard.model import DocumentDir, InputError
+
+ENV_NAME = ".env"
+OVERRIDE_NAME = "docker-compose.override.yml"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    env_text: str | None
+    env: Mapping[str, str] = field(repr=False)
+    override_text: str | None
+    documents: tuple[DocumentDir, ...]
+    gpu_ids: tuple[str, ...]
+    base_file: Path | None
+    services: tuple[str, ...]
+
+    @property
+    def configured(self) -> bool:
+        """True on a re-run: the wizard has written this directory before."""
+        return self.env_text is not None
+
+
+def load_project(root: Path) -> Project:
+    """Read the project directory. Raises InputError for files that exist but cannot be read."""
+    problems: list[str] = []
+    env_path = root / ENV_NAME
+    env_text = _read(env_path, problems)
+    env: dict[str, str] = {}
+    if env_text is not None:
+        try:
+            env = read_env(env_text)
+        except EnvParseError as exc:
+            problems.extend(
+                f"{env_path}: {problem} (the file was left untouched)" for problem in exc.problems
+            )
+
+    override_path = root / OVERRIDE_NAME
+    override_text = _read(override_path, problems)
+    documents: tuple[DocumentDir, ...] = ()
+    gpu_ids: tuple[str, ...] = ()
+    if override_text is not None:
+        try:
+            documents, gpu_ids = read_wizard_block(override_text)
+        except ValueError as exc:
+            problems.append(f"{override_path}: {exc}")
+
+    base_file = find_base_file(root)
+    services: tuple[str, ...] = ()
+    if base_file is not None:
+        try:
+            services = tuple(load_services(base_file))
+        except ComposeError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise InputError(problems)
+    return Project(
+        root=root,
+        env_text=env_text,
+        env=env,
+        override_text=override_text,
+        documents=documents,
+        gpu_ids=gpu_ids,
+        base_file=base_file,
+        services=services,
+    )
+
+
+def _read(path: Path, problems: list[str]) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        problems.append(f"{path}: cannot read it ({reason}); fix its permissions or remove it")
+        return None
+
+
+def unescape(text: str) -> str:
+    """Undo compose's `$$` escaping of a literal `$`."""
+    return text.replace("$$", "$")
+
+
+def escape(text: str) -> str:
+    """Compose interpolates `$` in every string of a compose file, x- blocks included."""
+    return text.replace("$", "$$")
+
+
+def read_wizard_block(text: str) -> tuple[tuple[DocumentDir, ...], tuple[str, ...]]:
+    """The document directories and GPU ids recorded in the override's `x-wizard` block."""
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(
+            f"not valid YAML{where}; fix it, or delete the file and re-run the wizard"
+        ) from None
+    block = data.get("x-wizard") if isinstance(data, dict) else None
+    if not isinstance(block, dict):
+        return (), ()
+    documents = tuple(
+        DocumentDir(source=Path(unescape(str(item["source"]))), target=str(item["target"]))
+        for item in block.get("documents") or []
+        if isinstance(item, dict) and "source" in item and "target" in item
+    )
+    gpu_ids = tuple(str(item) for item in block.get("gpu_ids") or [])
+    return documents, gpu_ids

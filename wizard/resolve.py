@@ -1,0 +1,387 @@
+"""Answers -> one validated Config, with every problem listed at once.
+
+The current deployment (its .env values and the override's document directories) enters as the
+`EXISTING` layer, so "re-run with the current values as defaults" is a lookup order, not code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizard.answers import Answers, Source
+from wizard.envfile import EnvValueError, quote_value
+from wizard.model import (
+    BUNDLED_HOST,
+    BUNDLED_PORT,
+    DEFAULT_DB_TIMEOUT,
+    Config,
+    DatabaseSettings,
+    Deployment,
+    DocumentDir,
+    InputError,
+    LogLevel,
+    PostgresMode,
+    SslMode,
+    check_jwt_secret,
+    check_postgres_password,
+    generate_secret,
+    parse_bind_address,
+    parse_bool,
+    parse_choice,
+    parse_port,
+    parse_positive_int,
+)
+
+DOCS_ROOT = "/mnt/docs"
+
+DEFAULTS: Mapping[str, Any] = {
+    "deployment": Deployment.CPU.value,
+    "postgres_mode": PostgresMode.BUNDLED.value,
+    "postgres_port": str(BUNDLED_PORT),
+    "postgres_db": "docsearch",
+    "postgres_user": "docsearch",
+    "postgres_host_port": str(BUNDLED_PORT),
+    "bind_address": "127.0.0.1",
+    "token_expiry_minutes": "1440",
+    "log_level": LogLevel.INFO.value,
+    "db_timeout": str(DEFAULT_DB_TIMEOUT),
+}
+
+# .env key -> answer key, for the keys whose value is an answer as written.
+ENV_ANSWERS: Mapping[str, str] = {
+    "POSTGRES_MODE": "postgres_mode",
+    "POSTGRES_HOST": "postgres_host",
+    "POSTGRES_PORT": "postgres_port",
+    "POSTGRES_DB": "postgres_db",
+    "POSTGRES_USER": "postgres_user",
+    "POSTGRES_PASSWORD": "postgres_password",
+    "POSTGRES_SSLMODE": "postgres_sslmode",
+    "POSTGRES_SSLROOTCERT": "postgres_sslrootcert",
+    "POSTGRES_HOST_PORT": "postgres_host_port",
+    "BIND_ADDRESS": "bind_address",
+    "JWT_SECRET_KEY": "jwt_secret",
+    "ACCESS_TOKEN_EXPIRE_MINUTES": "token_expiry_minutes",
+    "LOG_LEVEL": "log_level",
+}
+
+
+def existing_answers(env: Mapping[str, str], documents: Sequence[DocumentDir]) -> dict[str, Any]:
+    """The current deployment as answers (the layer below the inputs and above the defaults)."""
+    values: dict[str, Any] = {
+        answer: env[key] for key, answer in ENV_ANSWERS.items() if env.get(key, "") != ""
+    }
+    if "USE_GPU" in env:
+        flag, _ = parse_bool(env["USE_GPU"], "USE_GPU")
+        values["deployment"] = (Deployment.GPU if flag else Deployment.CPU).value
+    if values.get("postgres_mode") == PostgresMode.BUNDLED.value:
+        # Inside the compose network the bundled server is always postgres:5432.
+        values.pop("postgres_host", None)
+        values.pop("postgres_port", None)
+    if documents:
+        values["doc_dir"] = [str(doc.source) for doc in documents]
+    return values
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A Config and what the run must know about how it came to be."""
+
+    config: Config
+    sources: Mapping[str, Source]
+    db_timeout: int
+    create_dirs: tuple[Path, ...]
+    previous_password: str | None = field(default=None, repr=False)
+    rotate_postgres_password: bool = False
+    rotate_jwt_secret: bool = False
+    options: Mapping[str, bool] = field(default_factory=dict)
+
+    @property
+    def password_changed(self) -> bool:
+        return (
+            self.previous_password is not None
+            and self.previous_password != self.config.database.password
+        )
+
+    def option(self, key: str) -> bool:
+        return self.options.get(key, False)
+
+
+BOOL_OPTIONS = (
+    "create_doc_dirs",
+    "rotate_postgres_password",
+    "rotate_jwt_secret",
+    "skip_db_check",
+    "skip_port_check",
+    "start_db",
+    "yes",
+    "dry_run",
+)
+
+
+class _Collector:
+    """Parses answers one field at a time, gathering problems instead of stopping at the first."""
+
+    def __init__(self, answers: Answers) -> None:
+        self.answers = answers
+        self.problems: list[str] = []
+        self.sources: dict[str, Source] = {}
+
+    def raw(self, key: str) -> Any:
+        answer = self.answers.get(key)
+        if answer is not None:
+            self.sources[key] = answer.source
+            return answer.value
+        if key in DEFAULTS:
+            self.sources[key] = Source.DEFAULT
+            return DEFAULTS[key]
+        return None
+
+    def label(self, key: str) -> str:
+        source = self.sources.get(key)
+        name = "--" + key.replace("_", "-")
+        if source is Source.EXISTING:
+            reverse = {answer: env for env, answer in ENV_ANSWERS.items()}
+            return f"{reverse.get(key, name)} in the current .env"
+        if source is Source.ENV:
+            return "WIZARD_" + key.upper()
+        if source is Source.FILE:
+            return f"{key} in the answers file"
+        return name
+
+    def take(self, key: str, parser: Any, *args: Any) -> Any:
+        raw = self.raw(key)
+        value, problem = (
+            parser(*args, raw, self.label(key)) if args else parser(raw, self.label(key))
+        )
+        if problem:
+            self.problems.append(problem)
+        return value
+
+
+def build(
+    answers: Answers, *, cwd: Path, existing_documents: Sequence[DocumentDir] = ()
+) -> Resolved:
+    """Validate every answer and build the Config. Raises InputError with all problems at once."""
+    c = _Collector(answers)
+    options: dict[str, bool] = {}
+    for key in BOOL_OPTIONS:
+        options[key] = bool(c.take(key, parse_bool)) if c.raw(key) is not None else False
+
+    deployment = c.take("deployment", parse_choice, Deployment)
+    log_level = c.take("log_level", parse_choice, LogLevel)
+    bind_address = c.take("bind_address", parse_bind_address)
+    expiry = c.take("token_expiry_minutes", parse_positive_int)
+    db_timeout = c.take("db_timeout", lambda v, f: parse_positive_int(v, f, minimum=2))
+    gpu_ids = _gpu_ids(c)
+
+    database, previous_password = _database(c, options)
+    jwt_secret = _secret(
+        c, "jwt_secret", check_jwt_secret, "JWT_SECRET_KEY", options["rotate_jwt_secret"]
+    )[0]
+    documents, create_dirs = _documents(c, cwd, existing_documents, options["create_doc_dirs"])
+
+    if c.problems:
+        raise InputError(c.problems)
+    config = Config(
+        deployment=deployment,
+        database=database,
+        documents=documents,
+        jwt_secret=jwt_secret,
+        token_expiry_minutes=expiry,
+        log_level=log_level,
+        bind_address=bind_address,
+        gpu_ids=gpu_ids,
+    )
+    return Resolved(
+        config=config,
+        sources=c.sources,
+        db_timeout=db_timeout,
+        create_dirs=create_dirs,
+        previous_password=previous_password,
+        rotate_postgres_password=options["rotate_postgres_password"],
+        rotate_jwt_secret=options["rotate_jwt_secret"],
+        options=options,
+    )
+
+
+def _gpu_ids(c: _Collector) -> tuple[str, ...]:
+    raw = c.raw("gpu_ids")
+    if raw in (None, "", "all"):
+        return ()
+    ids = tuple(part.strip() for part in str(raw).split(",") if part.strip())
+    if not all(part.isdigit() or part.startswith("GPU-") for part in ids):
+        c.problems.append(
+            f"{c.label('gpu_ids')}: {raw!r} is not a list of GPU indexes or UUIDs; "
+            "use e.g. 0,1 or all"
+        )
+        return ()
+    return ids
+
+
+def _secret(
+    c: _Collector, key: str, rule: Any, env_key: str, rotate: bool
+) -> tuple[str, str | None]:
+    """(value, previous value). Kept from .env unless given or rotation is asked for."""
+    answer = c.answers.get(key)
+    current = c.answers.layer(Source.EXISTING).get(key)
+    previous = str(current) if current else None
+    if answer is None or (rotate and answer.source is Source.EXISTING):
+        c.sources[key] = Source.GENERATED
+        return generate_secret(), previous
+    c.sources[key] = answer.source
+    value = str(answer.value)
+    problem = rule(value, c.label(key) if answer.source is not Source.EXISTING else env_key)
+    if problem:
+        if answer.source is Source.EXISTING:
+            problem += f"; rotate it with --rotate-{key.replace('_', '-')}"
+        c.problems.append(problem)
+    else:
+        try:
+            quote_value(env_key, value)
+        except EnvValueError as exc:
+            c.problems.append(f"{c.label(key)}: {exc}")
+    return value, previous
+
+
+def _database(c: _Collector, options: Mapping[str, bool]) -> tuple[DatabaseSettings, str | None]:
+    mode = c.take("postgres_mode", parse_choice, PostgresMode)
+    name = str(c.raw("postgres_db") or "").strip()
+    user = str(c.raw("postgres_user") or "").strip()
+    for key, value in (("postgres_db", name), ("postgres_user", user)):
+        if not value or len(value) > 63 or "\x00" in value:
+            c.problems.append(
+                f"{c.label(key)}: {value!r} is not a PostgreSQL name; use 1-63 characters"
+            )
+    host_port = c.take("postgres_host_port", parse_port)
+    password, previous = _secret(
+        c,
+        "postgres_password",
+        check_postgres_password,
+        "POSTGRES_PASSWORD",
+        options["rotate_postgres_password"],
+    )
+    sslmode_raw = c.answers.get("postgres_sslmode")
+    if mode is PostgresMode.EXTERNAL:
+        host = str(c.raw("postgres_host") or "").strip()
+        if not host:
+            c.problems.append(
+                "--postgres-host: an external PostgreSQL server needs a host name or address"
+            )
+        elif re.search(r"[\s/@?#]", host):
+            c.problems.append(f"{c.label('postgres_host')}: {host!r} is not a host name or address")
+        port = c.take("postgres_port", parse_port)
+        sslmode = (
+            c.take("postgres_sslmode", parse_choice, SslMode) if sslmode_raw else SslMode.PREFER
+        )
+        sslrootcert = str(c.raw("postgres_sslrootcert") or "").strip()
+        if sslmode is not None and sslmode.verifies:
+            if not sslrootcert:
+                c.problems.append(
+                    f"--postgres-sslrootcert: sslmode {sslmode.value} needs the CA certificate "
+                    "file that signed the server's certificate"
+                )
+            elif not os.path.isfile(os.path.expanduser(sslrootcert)):
+                c.problems.append(
+                    f"{c.label('postgres_sslrootcert')}: {sslrootcert} is not a file; "
+                    "give the path of the CA certificate (PEM)"
+                )
+            else:
+                sslrootcert = os.path.abspath(os.path.expanduser(sslrootcert))
+    else:
+        for key in ("postgres_host", "postgres_port", "postgres_sslrootcert"):
+            if c.answers.given(key):
+                c.problems.append(
+                    f"{c.label(key)}: applies only to an external server; "
+                    "add --postgres-mode external or leave it out"
+                )
+        host, port = BUNDLED_HOST, BUNDLED_PORT
+        # Inside the compose network the bundled server speaks plain TCP unless told otherwise.
+        sslmode = (
+            c.take("postgres_sslmode", parse_choice, SslMode) if sslmode_raw else SslMode.DISABLE
+        )
+        sslrootcert = ""
+    settings = DatabaseSettings(
+        mode=mode or PostgresMode.BUNDLED,
+        host=host,
+        port=port or BUNDLED_PORT,
+        name=name,
+        user=user,
+        password=password,
+        sslmode=sslmode or SslMode.PREFER,
+        sslrootcert=sslrootcert,
+        host_port=host_port or BUNDLED_PORT,
+    )
+    return settings, previous
+
+
+def _documents(
+    c: _Collector, cwd: Path, existing: Sequence[DocumentDir], create: bool
+) -> tuple[tuple[DocumentDir, ...], tuple[Path, ...]]:
+    raw = c.raw("doc_dir")
+    label = c.label("doc_dir")
+    if not raw:
+        c.problems.append(
+            "--doc-dir: at least one document directory is required (the documents to search); "
+            "give --doc-dir PATH, repeatable"
+        )
+        return (), ()
+    paths = raw if isinstance(raw, list) else [raw]
+    targets = {doc.source: doc.target for doc in existing}
+    used = set(targets.values())
+    seen: set[str] = set()
+    documents: list[DocumentDir] = []
+    missing: list[Path] = []
+    for item in paths:
+        text = str(item).strip()
+        if not text:
+            continue
+        path = Path(os.path.expanduser(text))
+        path = path if path.is_absolute() else cwd / path
+        path = Path(os.path.normpath(path))
+        problem = document_dir_problem(path, label, create)
+        if problem:
+            c.problems.append(problem)
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            continue  # the same directory twice (also through a symlink): mount it once
+        seen.add(real)
+        if not path.exists():
+            missing.append(path)
+        target = targets.get(path) or unique_target(path, used)
+        used.add(target)
+        documents.append(DocumentDir(source=path, target=target))
+    return tuple(documents), tuple(missing)
+
+
+def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
+    if "\x00" in str(path) or any(ord(ch) < 32 for ch in str(path)):
+        return f"{label}: the path contains control characters; rename the directory"
+    if not path.exists():
+        if create:
+            return None
+        return (
+            f"{label}: {path} does not exist; create it, or pass --create-doc-dirs to let "
+            "the wizard create it"
+        )
+    if not path.is_dir():
+        return f"{label}: {path} is not a directory; give the directory that holds the documents"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return f"{label}: {path} is not readable; fix its permissions (chmod a+rx)"
+    return None
+
+
+def unique_target(path: Path, used: set[str]) -> str:
+    """A container path /mnt/docs/<name> from the directory's name, unique among `used`."""
+    stem = re.sub(r"[^a-z0-9._-]+", "-", path.name.lower()).strip("-.") or "docs"
+    target = f"{DOCS_ROOT}/{stem}"
+    counter = 2
+    while target in used:
+        target = f"{DOCS_ROOT}/{stem}-{counter}"
+        counter += 1
+    return target

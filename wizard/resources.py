@@ -1,0 +1,36 @@
+"""Files the wizard ships: the .env template, the stack's roles, the bundled PostgreSQL service.
+
+In a checkout they live at the repository root (where `make wizard` uses them); a wheel carries
+copies under wizard/_data (see pyproject.toml), so a non-editable install works from anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+POSTGRES_COMPOSE = "docker-compose.postgres.yml"
+
+
+@cache
+def data_root() -> Path:
+    package = Path(__file__).resolve().parent
+    bundled = package / "_data"
+    return bundled if bundled.is_dir() else package.parent
+
+
+def template(name: str) -> str:
+    return (data_root() / "templates" / name).read_text(encoding="utf-8")
+
+
+def postgres_compose() -> str:
+    return (data_root() / POSTGRES_COMPOSE).read_text(encoding="utf-8")
+
+
+@cache
+def roles() -> Mapping[str, tuple[str, ...]]:
+    data = yaml.safe_load(template("stack.yaml")) or {}
+    return {role: tuple(services) for role, services in (data.get("roles") or {}).items()}

@@ -1,0 +1,186 @@
+"""What the person reviews: settings with secrets masked, and a redacted diff of every file.
+
+Pure functions over values: the UI prints what these return.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from wizard.answers import Source
+from wizard.envfile import EnvEntry, EnvParseError, parse_env
+from wizard.model import Deployment, PostgresMode
+from wizard.resolve import Resolved
+from wizard.writer import PlannedFile
+
+SECRET_KEYS = frozenset({"POSTGRES_PASSWORD", "JWT_SECRET_KEY", "DATABASE_URL"})
+# .env keys whose values may appear in a diff; any other key's value (secrets, and keys a person
+# added by hand, which may be API tokens) is redacted.
+PUBLIC_KEYS = frozenset(
+    {
+        "COMPOSE_FILE",
+        "USE_GPU",
+        "LOG_LEVEL",
+        "BIND_ADDRESS",
+        "POSTGRES_MODE",
+        "POSTGRES_HOST",
+        "POSTGRES_PORT",
+        "POSTGRES_DB",
+        "POSTGRES_USER",
+        "POSTGRES_SSLMODE",
+        "POSTGRES_SSLROOTCERT",
+        "POSTGRES_HOST_PORT",
+        "DOCUMENT_PATHS",
+        "ACCESS_TOKEN_EXPIRE_MINUTES",
+    }
+)
+
+
+def mask(secret: str) -> str:
+    """Length and at most the last 4 characters, never more than a quarter of the secret."""
+    shown = min(4, len(secret) // 4)
+    tail = f", ends …{secret[-shown:]}" if shown else ""
+    return f"•••••••• ({len(secret)} characters{tail})"
+
+
+@dataclass(frozen=True)
+class Row:
+    setting: str
+    value: str
+    source: str
+    changed: bool
+
+
+def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]) -> list[Row]:
+    """The review table. `before`/`after` are the .env values now and as planned."""
+    config = resolved.config
+    db = config.database
+    sources = resolved.sources
+    first_install = not before
+
+    def row(setting: str, value: str, keys: Sequence[str], answer: str) -> Row:
+        changed = not first_install and any(before.get(k) != after.get(k) for k in keys)
+        return Row(setting, value, _source(sources.get(answer)), changed)
+
+    result = [
+        row("Deployment type", config.deployment.value.upper(), ["USE_GPU"], "deployment"),
+    ]
+    if config.deployment is Deployment.GPU:
+        ids = ", ".join(config.gpu_ids) or "all"
+        result.append(row("GPUs", ids, [], "gpu_ids"))
+    if db.mode is PostgresMode.BUNDLED:
+        result.append(
+            row("PostgreSQL", "bundled (service postgres)", ["POSTGRES_MODE"], "postgres_mode")
+        )
+        result.append(
+            row(
+                "PostgreSQL host port",
+                f"{config.host_address}:{db.host_port}",
+                ["POSTGRES_HOST_PORT", "BIND_ADDRESS"],
+                "postgres_host_port",
+            )
+        )
+    else:
+        result.append(
+            row(
+                "PostgreSQL",
+                f"external {db.host}:{db.port}",
+                ["POSTGRES_MODE", "POSTGRES_HOST", "POSTGRES_PORT"],
+                "postgres_host",
+            )
+        )
+        tls = db.sslmode.value + (f" (CA {db.sslrootcert})" if db.sslrootcert else "")
+        result.append(
+            row("TLS", tls, ["POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT"], "postgres_sslmode")
+        )
+    result.append(
+        row(
+            "Database / user",
+            f"{db.name} / {db.user}",
+            ["POSTGRES_DB", "POSTGRES_USER"],
+            "postgres_db",
+        )
+    )
+    password_note = " — will be changed on the server" if resolved.rotate_postgres_password else ""
+    result.append(
+        row(
+            "PostgreSQL password",
+            mask(db.password) + password_note,
+            ["POSTGRES_PASSWORD"],
+            "postgres_password",
+        )
+    )
+    if db.mode is PostgresMode.EXTERNAL:
+        checked = "skipped (not validated)" if resolved.option("skip_db_check") else "connects"
+        result.append(Row("Database check", checked, "", False))
+    for index, doc in enumerate(config.documents):
+        result.append(
+            row(
+                "Documents" if index == 0 else "",
+                f"{doc.source} → {doc.target} (read-only)",
+                ["DOCUMENT_PATHS"],
+                "doc_dir",
+            )
+        )
+    jwt_note = " — signs every user out" if resolved.rotate_jwt_secret and before else ""
+    result += [
+        row("JWT secret", mask(config.jwt_secret) + jwt_note, ["JWT_SECRET_KEY"], "jwt_secret"),
+        row(
+            "Access-token lifetime",
+            f"{config.token_expiry_minutes} minutes",
+            ["ACCESS_TOKEN_EXPIRE_MINUTES"],
+            "token_expiry_minutes",
+        ),
+        row("Log level", config.log_level.value, ["LOG_LEVEL"], "log_level"),
+        row("Ports bind to", config.bind_address, ["BIND_ADDRESS"], "bind_address"),
+    ]
+    return result
+
+
+def _source(source: Source | None) -> str:
+    return "" if source is None else source.value
+
+
+def redact_env(text: str, marked: frozenset[str] = frozenset()) -> str:
+    """The .env with every value outside PUBLIC_KEYS replaced; keys in `marked` say 'changed'."""
+    try:
+        items = parse_env(text)
+    except EnvParseError:
+        return "(unreadable .env)\n"
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(item)
+        elif item.key in PUBLIC_KEYS:
+            out.append(item.text)
+        else:
+            out.append(_redacted(item, changed=item.key in marked))
+    return "".join(out)
+
+
+def _redacted(entry: EnvEntry, *, changed: bool) -> str:
+    newline = "\n" if entry.text.endswith("\n") else ""
+    label = "<secret, new value>" if changed else "<secret>"
+    return f"{entry.key}={label}{newline}"
+
+
+def diff(
+    file: PlannedFile,
+    current: str | None,
+    before_env: Mapping[str, str],
+    after_env: Mapping[str, str],
+) -> str:
+    """A unified diff of one planned file against what is on disk, secrets redacted."""
+    old, new = current or "", file.content
+    if file.secret:
+        changed = frozenset(key for key, value in after_env.items() if before_env.get(key) != value)
+        old, new = redact_env(old), redact_env(new, changed)
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"{file.name} (now)" if current is not None else "/dev/null",
+        tofile=f"{file.name} (planned)",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

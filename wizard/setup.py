@@ -1,0 +1,474 @@
+"""`wizard setup`: answers -> Config -> planned files -> checks -> review -> write.
+
+The order matters: every check runs and every question is answered before the first byte is
+written, so a failed run leaves the directory as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizard import resources
+from wizard.answers import Answers, Source
+from wizard.compose import ComposeError, PublishedPort, published_ports
+from wizard.database import DbCheck, DbProblem, DbTarget
+from wizard.model import Config, InputError, PostgresMode
+from wizard.ports import PortStatus, check_ports
+from wizard.project import Project, load_project
+from wizard.render import env_values, plan
+from wizard.resolve import Resolved, build, existing_answers
+from wizard.review import diff, mask, rows
+from wizard.ui import UI
+from wizard.writer import PlannedFile, WriteResult, project_lock, write_files
+
+
+class CheckFailed(Exception):
+    """A check failed (exit 1): a taken port, a refused database, a held lock."""
+
+
+class Cancelled(Exception):
+    """The person chose to stop; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Request:
+    project_dir: Path
+    cwd: Path
+    inputs: Answers
+    interactive: bool
+    json: bool = False
+
+
+@dataclass
+class Outcome:
+    resolved: Resolved
+    project: Project
+    files: list[PlannedFile]
+    result: WriteResult | None
+    dry_run: bool
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    diffs: dict[str, str] = field(default_factory=dict)
+    next_steps: list[str] = field(default_factory=list)
+
+
+# --- database targets ---------------------------------------------------------------------------
+
+
+def host_target(config: Config, password: str | None = None) -> DbTarget:
+    """The database as the wizard reaches it from this host (bundled: via its published port)."""
+    db = config.database
+    if db.mode is PostgresMode.BUNDLED:
+        return DbTarget(
+            host=config.host_address,
+            port=db.host_port,
+            dbname=db.name,
+            user=db.user,
+            password=db.password if password is None else password,
+            sslmode="prefer",
+        )
+    return DbTarget(
+        host=db.host,
+        port=db.port,
+        dbname=db.name,
+        user=db.user,
+        password=db.password if password is None else password,
+        sslmode=db.sslmode.value,
+        sslrootcert=db.sslrootcert,
+    )
+
+
+def check_answers_database(answers: Answers, timeout: int) -> DbCheck:
+    """Step 2's connection check: the external server as the answers so far describe it."""
+    from wizard.database import check_database
+
+    fields: dict[str, Any] = {
+        "host": str(answers.value("postgres_host") or ""),
+        "port": int(str(answers.value("postgres_port") or 5432)),
+        "dbname": str(answers.value("postgres_db") or "docsearch"),
+        "user": str(answers.value("postgres_user") or "docsearch"),
+        "password": str(answers.value("postgres_password") or ""),
+        "sslmode": str(answers.value("postgres_sslmode") or "prefer"),
+        "sslrootcert": os.path.expanduser(str(answers.value("postgres_sslrootcert") or "")),
+    }
+    if not fields["password"]:
+        return DbCheck(
+            ok=False,
+            problem=DbProblem.AUTH,
+            message="No password was given for the external server; enter the password of "
+            f"role {fields['user']}.",
+            server_version=None,
+            can_create=None,
+        )
+    return check_database(DbTarget(**fields), timeout)
+
+
+# --- ports ---------------------------------------------------------------------------------------
+
+
+def planned_ports(project: Project, config: Config) -> list[PublishedPort]:
+    files: list[Path] = []
+    if project.base_file is not None:
+        files.append(project.base_file)
+    if config.database.mode is PostgresMode.BUNDLED:
+        local = project.root / resources.POSTGRES_COMPOSE
+        files.append(
+            local if local.exists() else resources.data_root() / resources.POSTGRES_COMPOSE
+        )
+    env = {**project.env, **env_values(project, config)}
+    return published_ports(files, env)
+
+
+def port_verdicts(
+    project: Project, config: Config
+) -> tuple[list[PortStatus], list[PortStatus], list[str]]:
+    """(blocking, warnings, notes). On a re-run, ports this stack holds are not conflicts."""
+    try:
+        ports = planned_ports(project, config)
+    except ComposeError as exc:
+        raise InputError([str(exc)]) from None
+    blocking: list[PortStatus] = []
+    warnings: list[PortStatus] = []
+    notes: list[str] = []
+    current = {(p.host_ip, p.port) for p in _current_ports(project)}
+    for status in check_ports(ports, default_address="0.0.0.0"):
+        if status.free:
+            continue
+        if status.ours:
+            notes.append(f"port {status.port.port} is in use by this stack (docker-proxy)")
+        elif (
+            project.configured
+            and status.holder is not None
+            and status.holder.pid is None
+            and ((status.port.host_ip, status.port.port) in current)
+        ):
+            # Unchanged port, holder unknown (not root): most likely this stack's own.
+            warnings.append(status)
+        else:
+            blocking.append(status)
+    return blocking, warnings, notes
+
+
+def _current_ports(project: Project) -> list[PublishedPort]:
+    if not project.configured:
+        return []
+    try:
+        files = [project.base_file] if project.base_file else []
+        local = project.root / resources.POSTGRES_COMPOSE
+        if project.env.get("POSTGRES_MODE", "bundled") == "bundled" and local.exists():
+            files.append(local)
+        return published_ports(files, project.env)
+    except ComposeError:
+        return []
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def layered(request: Request, project: Project) -> Answers:
+    return request.inputs.below(
+        Source.EXISTING, existing_answers(project.env, project.documents)
+    ).below(Source.DEFAULT, {"gpu_ids": ",".join(project.gpu_ids)} if project.gpu_ids else {})
+
+
+def run(request: Request, ui: UI) -> Outcome:
+    dry_run = bool(_flag(request.inputs, "dry_run"))
+    if dry_run:
+        return _run(request, ui, dry_run=True)
+    from wizard.writer import LockedError
+
+    try:
+        with project_lock(request.project_dir):
+            return _run(request, ui, dry_run=False)
+    except LockedError as exc:
+        raise CheckFailed(str(exc)) from None
+
+
+def _flag(answers: Answers, key: str) -> bool:
+    from wizard.model import parse_bool
+
+    value, _ = parse_bool(answers.value(key, False), key)
+    return bool(value)
+
+
+def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
+    project = load_project(request.project_dir)
+    answers = layered(request, project)
+    if request.interactive:
+        resolved = _interactive(request, project, answers, ui)
+    else:
+        resolved = build(answers, cwd=request.cwd, existing_documents=project.documents)
+        _non_interactive_checks(project, resolved, ui)
+
+    files = plan(project, resolved.config)
+    outcome = Outcome(resolved=resolved, project=project, files=files, result=None, dry_run=dry_run)
+    before = dict(project.env)
+    after = env_values(project, resolved.config)
+    for file in files:
+        current = _read(project.root / file.name)
+        if current != file.content:
+            outcome.diffs[file.name] = diff(file, current, before, after)
+    if dry_run:
+        for text in outcome.diffs.values():
+            ui.diff(text)
+        if not outcome.diffs:
+            ui.info("Nothing would change.")
+        return outcome
+
+    rotation = _apply_password_rotation(project, resolved, ui, request.interactive)
+    try:
+        for directory in resolved.create_dirs:
+            directory.mkdir(parents=True, exist_ok=True)
+        outcome.result = write_files(request.project_dir, files)
+    except BaseException:
+        if rotation is not None:
+            rotation()
+        raise
+    outcome.next_steps = next_steps(project, resolved)
+    return outcome
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _non_interactive_checks(project: Project, resolved: Resolved, ui: UI) -> None:
+    config = resolved.config
+    if config.deployment.value == "gpu":
+        from wizard.gpu import detect_gpus
+
+        detection = detect_gpus()
+        if not detection.available:
+            ui.warn(f"GPU deployment chosen, but {detection.summary()}")
+    if not resolved.option("skip_port_check"):
+        blocking, warnings, notes = port_verdicts(project, config)
+        for note in notes:
+            ui.info(note)
+        for status in warnings:
+            ui.warn(f"{status.problem} (unchanged since the last run; probably this stack)")
+        if blocking:
+            raise CheckFailed(
+                "\n".join(s.problem or f"port {s.port.port} is taken" for s in blocking)
+                + "\nNothing was written; free the port, choose another, or pass --skip-port-check."
+            )
+    if config.database.mode is PostgresMode.EXTERNAL and not resolved.option("skip_db_check"):
+        from wizard.database import check_database
+
+        result = check_database(host_target(config), resolved.db_timeout)
+        if not result.ok:
+            raise CheckFailed(
+                f"Database check failed: {result.message}\nNothing was written; fix the settings "
+                "or pass --skip-db-check."
+            )
+        ui.success(f"Database: PostgreSQL {result.server_version}, can create tables.")
+    elif resolved.password_changed and not resolved.rotate_postgres_password:
+        _validate_correction(resolved, ui)
+
+
+def _validate_correction(resolved: Resolved, ui: UI) -> None:
+    """A new password without rotation claims the server already uses it: check that claim."""
+    from wizard.database import check_database
+
+    result = check_database(host_target(resolved.config), resolved.db_timeout)
+    if result.ok:
+        ui.success("The corrected PostgreSQL password connects.")
+    elif result.problem is DbProblem.AUTH:
+        raise CheckFailed(
+            f"{result.message}\nNothing was written. To change the server's password, add "
+            "--rotate-postgres-password."
+        )
+    else:
+        ui.warn(f"Could not validate the corrected password: {result.message}")
+
+
+def _apply_password_rotation(
+    project: Project, resolved: Resolved, ui: UI, interactive: bool
+) -> Callable[[], None] | None:
+    """ALTER ROLE on the live server before .env changes; returns an undo for a failed write."""
+    if not (resolved.rotate_postgres_password and resolved.previous_password):
+        return None
+    from wizard.database import PasswordChangeError, change_password
+
+    config = resolved.config
+    old = host_target(config, password=resolved.previous_password)
+    new_password = config.database.password
+    try:
+        with ui.status("Changing the PostgreSQL password on the server"):
+            change_password(old, new_password, resolved.db_timeout)
+    except PasswordChangeError as exc:
+        volume = ""
+        if config.database.mode is PostgresMode.BUNDLED:
+            volume = (
+                " The bundled server's data volume keeps the password it was created with, so "
+                "changing only .env would break the stack's next start. Start it "
+                "(docker compose up -d postgres) and re-run, or keep the current password."
+            )
+        raise CheckFailed(
+            f"Password rotation failed: {exc.check.message}.{volume} Nothing was written."
+        ) from None
+    ui.success("PostgreSQL password changed on the server and verified.")
+
+    def undo() -> None:
+        current = host_target(config, password=new_password)
+        try:
+            change_password(current, resolved.previous_password or "", resolved.db_timeout)
+            ui.warn("Writing the files failed: the server's password was changed back.")
+        except PasswordChangeError as exc:
+            ui.problem(
+                "Writing the files failed and the server's password could not be changed back "
+                f"({exc.check.message}); the server now uses the NEW password."
+            )
+
+    return undo
+
+
+def next_steps(project: Project, resolved: Resolved) -> list[str]:
+    steps = ["docker compose up -d"]
+    steps.append("wizard check --wait 60")
+    return steps
+
+
+# --- interactive --------------------------------------------------------------------------------
+
+
+def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -> Resolved:
+    from wizard import prompter, steps
+    from wizard.gpu import detect_gpus
+
+    timeout = int(str(answers.value("db_timeout") or 5))
+    session = steps.Session(
+        answers=answers,
+        ui=ui,
+        cwd=request.cwd,
+        detect_gpus=detect_gpus,
+        check_database=lambda current: check_answers_database(current, timeout),
+    )
+    if project.configured:
+        ui.info(
+            f"Found the configuration in {project.root}: every question starts from its current "
+            "value; secrets are kept unless you rotate them."
+        )
+    todo = [1, 2, 3, 4]
+    while True:
+        for number in todo:
+            session.run_step(number)
+        try:
+            resolved = build(session.current, cwd=request.cwd, existing_documents=project.documents)
+        except InputError as exc:
+            ui.problems(exc.problems)
+            raise
+        if not resolved.option("skip_port_check"):
+            resolved = _interactive_ports(project, resolved, session, ui)
+        ui.step_header(5, 5, "Review")
+        before = dict(project.env)
+        after = env_values(project, resolved.config)
+        ui.review_table(rows(resolved, before, after))
+        for file in plan(project, resolved.config):
+            current = _read(project.root / file.name)
+            if project.configured and current != file.content:
+                ui.diff(diff(file, current, before, after))
+        if resolved.option("yes"):
+            return resolved
+        action = prompter.select("Write this configuration?", steps.review_choices(), "write")
+        if action == "write":
+            return resolved
+        if action == "cancel":
+            raise Cancelled()
+        todo = [int(action)]
+
+
+def _interactive_ports(project: Project, resolved: Resolved, session: Any, ui: UI) -> Resolved:
+    from wizard import prompter
+
+    while True:
+        blocking, warnings, notes = port_verdicts(project, resolved.config)
+        for note in notes:
+            ui.info(note)
+        for status in warnings:
+            ui.warn(f"{status.problem} (unchanged since the last run; probably this stack)")
+        if not blocking:
+            return resolved
+        status = blocking[0]
+        ui.problem(status.problem or f"port {status.port.port} is taken")
+        choices = []
+        if status.port.variable == "POSTGRES_HOST_PORT":
+            choices.append(("Use another port for PostgreSQL", "change"))
+        choices += [("Continue anyway", "continue"), ("Stop: write nothing", "stop")]
+        action = prompter.select("Port in use", choices, default=choices[0][1])
+        if action == "stop":
+            raise Cancelled()
+        if action == "continue":
+            return resolved
+        suggestion = _free_port_after(status.port.port, resolved.config.host_address)
+        session.answered["postgres_host_port"] = prompter.text(
+            "Host port for PostgreSQL",
+            default=str(suggestion),
+            validate=lambda text: (
+                None
+                if text.strip().isdigit() and 0 < int(text) < 65536
+                else "PostgreSQL host port: use a whole number from 1 to 65535"
+            ),
+        ).strip()
+        resolved = build(session.current, cwd=session.cwd, existing_documents=project.documents)
+
+
+def _free_port_after(port: int, address: str) -> int:
+    import socket
+
+    for candidate in range(port + 1, min(port + 200, 65535)):
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, candidate))
+            except OSError:
+                continue
+            return candidate
+    return port
+
+
+# --- machine-readable result --------------------------------------------------------------------
+
+
+def settings_json(resolved: Resolved) -> dict[str, Any]:
+    config = resolved.config
+    db = config.database
+    return {
+        "deployment": config.deployment.value,
+        "gpu_ids": list(config.gpu_ids) or "all",
+        "postgres": {
+            "mode": db.mode.value,
+            "host": db.host,
+            "port": db.port,
+            "database": db.name,
+            "user": db.user,
+            "password": mask(db.password),
+            "sslmode": db.sslmode.value,
+            "sslrootcert": db.sslrootcert,
+            "host_port": db.host_port,
+        },
+        "documents": [{"source": str(d.source), "target": d.target} for d in config.documents],
+        "jwt_secret": mask(config.jwt_secret),
+        "token_expiry_minutes": config.token_expiry_minutes,
+        "log_level": config.log_level.value,
+        "bind_address": config.bind_address,
+        "sources": {key: source.value for key, source in resolved.sources.items()},
+    }
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        "ok": True,
+        "dry_run": outcome.dry_run,
+        "project_dir": str(outcome.project.root),
+        "written": list(result.written) if result else [],
+        "backup": result.backup_stamp if result else None,
+        "changed": sorted(outcome.diffs),
+        "settings": settings_json(outcome.resolved),
+        "next_steps": outcome.next_steps,
+    }

@@ -1,0 +1,405 @@
+"""The five interactive steps: what to ask, with which defaults and rules.
+
+A step asks only what the flags, WIZARD_* variables and the answers file left open; the current
+.env and the defaults pre-fill the prompts. Steps return answers (a dict for the PROMPT layer);
+they never write files. Validation uses the same functions as non-interactive mode.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wizard import prompter
+from wizard.answers import Answers, Source
+from wizard.envfile import EnvValueError, quote_value
+from wizard.model import (
+    Deployment,
+    LogLevel,
+    PostgresMode,
+    SslMode,
+    check_jwt_secret,
+    check_postgres_password,
+    parse_bind_address,
+    parse_port,
+    parse_positive_int,
+)
+from wizard.resolve import DEFAULTS, document_dir_problem
+from wizard.ui import UI
+
+STEP_TITLES = ("Deployment type", "PostgreSQL", "Document directories", "Security", "Review")
+FIXED_SOURCES = (Source.FLAG, Source.ENV, Source.FILE)
+
+
+@dataclass
+class Session:
+    """What the steps need: the layered answers so far, and the edges they may call."""
+
+    answers: Answers
+    ui: UI
+    cwd: Path
+    detect_gpus: Callable[[], Any]
+    check_database: Callable[[Answers], Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.answered: dict[str, Any] = {}
+
+    @property
+    def current(self) -> Answers:
+        return self.answers.on_top(Source.PROMPT, self.answered)
+
+    def value(self, key: str) -> Any:
+        return self.current.value(key, DEFAULTS.get(key))
+
+    def fixed(self, key: str) -> bool:
+        """Given for this run by a flag, the environment or the answers file: not asked."""
+        return self.answers.source(key) in FIXED_SOURCES
+
+    def existing(self, key: str) -> bool:
+        return bool(self.answers.layer(Source.EXISTING).get(key))
+
+    def run_step(self, number: int) -> None:
+        self.ui.step_header(number, len(STEP_TITLES), STEP_TITLES[number - 1])
+        STEP_FUNCTIONS[number - 1](self)
+
+
+def _port_rule(label: str) -> prompter.Validator:
+    return lambda text: parse_port(text, label)[1]
+
+
+def _positive_rule(label: str) -> prompter.Validator:
+    return lambda text: parse_positive_int(text, label)[1]
+
+
+def _env_safe(
+    rule: Callable[[str, str], str | None], label: str, env_key: str
+) -> prompter.Validator:
+    def check(text: str) -> str | None:
+        problem = rule(text, label)
+        if problem:
+            return problem
+        try:
+            quote_value(env_key, text)
+        except EnvValueError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+# --- step 1 ------------------------------------------------------------------------------------
+
+
+def step_deployment(s: Session) -> None:
+    if s.fixed("deployment"):
+        return
+    detection = s.detect_gpus()
+    s.ui.info(f"GPU detection: {detection.summary()}")
+    gpu_label = "GPU: run the models on NVIDIA GPUs"
+    if not detection.available:
+        gpu_label += " (none detected here; choose only if this host will have one)"
+    default = s.value("deployment")
+    if not s.existing("deployment") and s.answered.get("deployment") is None:
+        default = Deployment.GPU.value if detection.available else Deployment.CPU.value
+    s.answered["deployment"] = prompter.select(
+        "Deployment type",
+        [("CPU: runs on any host", Deployment.CPU.value), (gpu_label, Deployment.GPU.value)],
+        default=default,
+    )
+
+
+# --- step 2 ------------------------------------------------------------------------------------
+
+
+def step_postgres(s: Session) -> None:
+    if not s.fixed("postgres_mode"):
+        s.answered["postgres_mode"] = prompter.select(
+            "PostgreSQL server",
+            [
+                ("Bundled: run PostgreSQL in this stack (recommended)", PostgresMode.BUNDLED.value),
+                (
+                    "External: a server you already run, or a managed one",
+                    PostgresMode.EXTERNAL.value,
+                ),
+            ],
+            default=s.value("postgres_mode"),
+        )
+    while True:
+        if s.value("postgres_mode") == PostgresMode.EXTERNAL.value:
+            _ask_external(s)
+        elif not s.fixed("postgres_host_port"):
+            s.answered["postgres_host_port"] = prompter.text(
+                "Host port for PostgreSQL (the wizard and your tools reach it on this port)",
+                default=str(s.value("postgres_host_port")),
+                validate=_port_rule("PostgreSQL host port"),
+            )
+        _ask_password(s)
+        if s.value("postgres_mode") != PostgresMode.EXTERNAL.value or s.check_database is None:
+            return
+        if _external_connects(s):
+            return
+
+
+def _ask_external(s: Session) -> None:
+    for key, message, rule in (
+        ("postgres_host", "Server host name or address", _required("host")),
+        ("postgres_port", "Server port", _port_rule("port")),
+        ("postgres_db", "Database name", _required("database name")),
+        ("postgres_user", "User (role) name", _required("user name")),
+    ):
+        if not s.fixed(key):
+            s.answered[key] = prompter.text(
+                message, default=str(s.value(key) or ""), validate=rule
+            ).strip()
+    if not s.fixed("postgres_sslmode"):
+        current = s.value("postgres_sslmode")
+        s.answered["postgres_sslmode"] = prompter.select(
+            "TLS (sslmode)",
+            [
+                ("prefer: use TLS when the server offers it", SslMode.PREFER.value),
+                ("require: always TLS, do not verify the certificate", SslMode.REQUIRE.value),
+                ("verify-ca: TLS, certificate signed by my CA", SslMode.VERIFY_CA.value),
+                ("verify-full: TLS, CA and host name verified", SslMode.VERIFY_FULL.value),
+                ("disable: no TLS (trusted networks only)", SslMode.DISABLE.value),
+            ],
+            default=current if current and current != SslMode.DISABLE.value else "prefer",
+        )
+    if SslMode(s.value("postgres_sslmode")).verifies and not s.fixed("postgres_sslrootcert"):
+        s.answered["postgres_sslrootcert"] = prompter.path(
+            "CA certificate file (PEM) that signed the server's certificate",
+            default=str(s.value("postgres_sslrootcert") or ""),
+            validate=_file_rule,
+        ).strip()
+
+
+def _required(what: str) -> prompter.Validator:
+    return lambda text: None if text.strip() else f"{what}: enter a value"
+
+
+def _file_rule(text: str) -> str | None:
+    if os.path.isfile(os.path.expanduser(text.strip())):
+        return None
+    return (
+        f"CA certificate: {text.strip() or '(empty)'} is not a file; give the path of the PEM file"
+    )
+
+
+def _external_connects(s: Session) -> bool:
+    """Connect before going on; on failure offer retry, correction or continuing unvalidated."""
+    assert s.check_database is not None
+    while True:
+        with s.ui.status("Connecting to the database"):
+            result = s.check_database(s.current)
+        if result.ok:
+            s.ui.success(f"Connected: PostgreSQL {result.server_version}, can create tables.")
+            s.answered["skip_db_check"] = False
+            return True
+        s.ui.problem(result.message)
+        action = prompter.select(
+            "What now?",
+            [
+                ("Change the connection settings", "change"),
+                ("Try again", "retry"),
+                ("Continue without validation (shown in the review)", "skip"),
+            ],
+            default="change",
+        )
+        if action == "skip":
+            s.answered["skip_db_check"] = True
+            return True
+        if action == "change":
+            return False
+
+
+def _ask_password(s: Session) -> None:
+    _ask_secret(
+        s,
+        key="postgres_password",
+        what="PostgreSQL password",
+        env_key="POSTGRES_PASSWORD",
+        rule=check_postgres_password,
+        minimum="16",
+    )
+
+
+# --- shared: a secret --------------------------------------------------------------------------
+
+
+def _ask_secret(
+    s: Session,
+    *,
+    key: str,
+    what: str,
+    env_key: str,
+    rule: Callable[[str, str], str | None],
+    minimum: str,
+) -> None:
+    rotate_key = f"rotate_{key}"
+    if s.fixed(key) or s.fixed(rotate_key):
+        return
+    s.answered.pop(key, None)
+    s.answered[rotate_key] = False
+    if s.existing(key):
+        choices = [
+            (f"Keep the current {what}", "keep"),
+            (f"Rotate: generate a new {what}", "rotate-generate"),
+            (f"Rotate: enter a new {what}", "rotate-enter"),
+        ]
+        if key == "postgres_password":
+            choices.append(("Correct it: the server already uses another password", "enter"))
+        default = "keep"
+    else:
+        choices = [
+            (f"Generate a random {what} (64 hex characters, recommended)", "generate"),
+            (f"Enter my own (at least {minimum} characters)", "enter"),
+        ]
+        default = "generate"
+    action = prompter.select(what.capitalize(), choices, default=default)
+    if action in ("rotate-generate", "rotate-enter"):
+        s.answered[rotate_key] = True
+    if action in ("enter", "rotate-enter"):
+        s.answered[key] = _typed_twice(s, what, _env_safe(rule, what, env_key))
+    elif action == "generate":
+        s.answered[key] = None
+
+
+def _typed_twice(s: Session, what: str, rule: prompter.Validator) -> str:
+    while True:
+        first = prompter.secret(f"{what.capitalize()} (hidden)", validate=rule)
+        second = prompter.secret(f"{what.capitalize()} again")
+        if first == second:
+            return first
+        # Caught here, not by a validator: the second prompt cannot see the first answer's text.
+        s.ui.problem(f"The two {what}s differ; enter it again.")
+
+
+# --- step 3 ------------------------------------------------------------------------------------
+
+
+def step_documents(s: Session) -> None:
+    if s.fixed("doc_dir"):
+        return
+    current = [str(item) for item in (s.value("doc_dir") or [])]
+    create = bool(s.value("create_doc_dirs"))
+    while True:
+        if current:
+            s.ui.info("Document directories: " + "; ".join(current))
+            action = prompter.select(
+                "Document directories",
+                [
+                    ("Done: use these directories", "done"),
+                    ("Add a directory", "add"),
+                    ("Remove a directory", "remove"),
+                ],
+                default="done",
+            )
+        else:
+            action = "add"
+        if action == "done":
+            break
+        if action == "remove":
+            gone = prompter.select(
+                "Remove which?", [(item, item) for item in current], default=current[-1]
+            )
+            current.remove(gone)
+            continue
+        entered = prompter.path(
+            "Directory with documents to search",
+            validate=lambda text: None if text.strip() else "Enter a directory path",
+        ).strip()
+        path = _absolute(entered, s.cwd)
+        problem = document_dir_problem(path, "document directory", create=True)
+        if problem:
+            s.ui.problem(problem)
+            continue
+        if not path.exists():
+            if not prompter.confirm(f"{path} does not exist. Create it?", default=True):
+                continue
+            create = True
+        if any(os.path.realpath(item) == os.path.realpath(path) for item in current):
+            s.ui.info(f"{path} is already in the list.")
+            continue
+        current.append(str(path))
+    s.answered["doc_dir"] = current
+    s.answered["create_doc_dirs"] = create
+
+
+def _absolute(text: str, cwd: Path) -> Path:
+    path = Path(os.path.expanduser(text))
+    return Path(os.path.normpath(path if path.is_absolute() else cwd / path))
+
+
+# --- step 4 ------------------------------------------------------------------------------------
+
+
+def step_security(s: Session) -> None:
+    _ask_secret(
+        s,
+        key="jwt_secret",
+        what="JWT secret",
+        env_key="JWT_SECRET_KEY",
+        rule=check_jwt_secret,
+        minimum="32",
+    )
+    if s.answered.get("rotate_jwt_secret"):
+        s.ui.warn("Rotating the JWT secret signs every signed-in user out.")
+    if not s.fixed("token_expiry_minutes"):
+        s.answered["token_expiry_minutes"] = prompter.text(
+            "Access-token lifetime in minutes",
+            default=str(s.value("token_expiry_minutes")),
+            validate=_positive_rule("token lifetime"),
+        ).strip()
+    if not s.fixed("log_level"):
+        s.answered["log_level"] = prompter.select(
+            "Log level",
+            [(level.value, level.value) for level in LogLevel],
+            default=str(s.value("log_level")).upper(),
+        )
+    if not s.fixed("bind_address"):
+        _ask_bind_address(s)
+
+
+def _ask_bind_address(s: Session) -> None:
+    current = str(s.value("bind_address"))
+    choices = [
+        ("127.0.0.1: this host only (recommended)", "127.0.0.1"),
+        ("0.0.0.0: every network interface (reachable from the network)", "0.0.0.0"),
+        ("Another address of this host", "other"),
+    ]
+    known = {value for _, value in choices}
+    address = prompter.select(
+        "Published ports bind to", choices, default=current if current in known else "other"
+    )
+    if address == "other":
+        address = prompter.text(
+            "Bind address",
+            default="" if current in known else current,
+            validate=lambda text: parse_bind_address(text, "bind address")[1],
+        ).strip()
+    if address == "0.0.0.0":
+        s.ui.warn(
+            "0.0.0.0 publishes the web UI, the API and PostgreSQL on every network interface: "
+            "make sure a firewall protects them."
+        )
+    s.answered["bind_address"] = address
+
+
+STEP_FUNCTIONS: tuple[Callable[[Session], None], ...] = (
+    step_deployment,
+    step_postgres,
+    step_documents,
+    step_security,
+)
+
+
+def review_choices() -> list[tuple[str, str]]:
+    choices = [("Write the configuration", "write")]
+    choices += [
+        (f"Change step {number}: {title}", str(number))
+        for number, title in enumerate(STEP_TITLES[:-1], start=1)
+    ]
+    choices.append(("Cancel: write nothing", "cancel"))
+    return choices
