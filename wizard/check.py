@@ -166,7 +166,7 @@ def _check_ports(project: Project, resolved: Resolved, add: _Add) -> None:
             add("port", Status.OK, f"{where} is free")
         elif status.ours:
             add("port", Status.OK, f"{where} is in use by this stack")
-        elif status.holder is None or status.holder.pid is None:
+        elif status.holder is not None and status.holder.pid is None:
             add(
                 "port",
                 Status.WARN,

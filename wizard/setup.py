@@ -7,8 +7,11 @@ written, so a failed run leaves the directory as it was.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -218,16 +221,21 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
             ui.info("Nothing would change.")
         return outcome
 
-    rotation = _apply_password_rotation(project, resolved, ui, request.interactive)
+    resolved, undo_rotation = _apply_password_rotation(resolved, ui, request.interactive)
+    if undo_rotation is None and resolved is not outcome.resolved:
+        # The person chose to keep the current password: plan again with it.
+        outcome.resolved = resolved
+        outcome.files = files = plan(project, resolved.config)
     try:
         for directory in resolved.create_dirs:
             directory.mkdir(parents=True, exist_ok=True)
         outcome.result = write_files(request.project_dir, files)
     except BaseException:
-        if rotation is not None:
-            rotation()
+        if undo_rotation is not None:
+            undo_rotation()
         raise
-    outcome.next_steps = next_steps(project, resolved)
+    outcome.next_steps = next_steps(request, resolved)
+    _start_database(request, resolved, ui, outcome)
     return outcome
 
 
@@ -288,11 +296,15 @@ def _validate_correction(resolved: Resolved, ui: UI) -> None:
 
 
 def _apply_password_rotation(
-    project: Project, resolved: Resolved, ui: UI, interactive: bool
-) -> Callable[[], None] | None:
-    """ALTER ROLE on the live server before .env changes; returns an undo for a failed write."""
+    resolved: Resolved, ui: UI, interactive: bool
+) -> tuple[Resolved, Callable[[], None] | None]:
+    """ALTER ROLE on the live server before .env changes.
+
+    Returns the Resolved to write (the same one, or one keeping the current password when the
+    person chose that) and an undo for a failed write.
+    """
     if not (resolved.rotate_postgres_password and resolved.previous_password):
-        return None
+        return resolved, None
     from wizard.database import PasswordChangeError, change_password
 
     config = resolved.config
@@ -302,16 +314,26 @@ def _apply_password_rotation(
         with ui.status("Changing the PostgreSQL password on the server"):
             change_password(old, new_password, resolved.db_timeout)
     except PasswordChangeError as exc:
-        volume = ""
-        if config.database.mode is PostgresMode.BUNDLED:
-            volume = (
+        explanation = f"Password rotation failed: {exc.check.message}"
+        if config.database.mode is PostgresMode.BUNDLED and exc.check.retryable:
+            explanation += (
                 " The bundled server's data volume keeps the password it was created with, so "
-                "changing only .env would break the stack's next start. Start it "
-                "(docker compose up -d postgres) and re-run, or keep the current password."
+                "changing only .env would make the stack fail with 'password authentication "
+                "failed' on its next start. Start it (docker compose up -d postgres) and re-run."
             )
-        raise CheckFailed(
-            f"Password rotation failed: {exc.check.message}.{volume} Nothing was written."
-        ) from None
+        if interactive:
+            from wizard import prompter
+
+            ui.problem(explanation)
+            keep = prompter.select(
+                "PostgreSQL password",
+                [("Keep the current password", "keep"), ("Stop: write nothing", "stop")],
+                default="keep",
+            )
+            if keep == "keep":
+                return _keep_password(resolved), None
+            raise Cancelled() from None
+        raise CheckFailed(f"{explanation} Nothing was written.") from None
     ui.success("PostgreSQL password changed on the server and verified.")
 
     def undo() -> None:
@@ -325,13 +347,72 @@ def _apply_password_rotation(
                 f"({exc.check.message}); the server now uses the NEW password."
             )
 
-    return undo
+    return resolved, undo
 
 
-def next_steps(project: Project, resolved: Resolved) -> list[str]:
-    steps = ["docker compose up -d"]
-    steps.append("wizard check --wait 60")
-    return steps
+def _keep_password(resolved: Resolved) -> Resolved:
+    database = replace(resolved.config.database, password=resolved.previous_password or "")
+    return replace(
+        resolved,
+        config=replace(resolved.config, database=database),
+        rotate_postgres_password=False,
+    )
+
+
+def _start_database(request: Request, resolved: Resolved, ui: UI, outcome: Outcome) -> None:
+    """--start-db (or yes at the interactive offer): start the bundled server and validate it."""
+    config = resolved.config
+    if config.database.mode is not PostgresMode.BUNDLED:
+        return
+    wanted = resolved.option("start_db")
+    if not wanted and not request.interactive:
+        return
+    from wizard.stack import compose_command, start_postgres
+
+    command = compose_command()
+    if command is None:
+        if wanted:
+            raise CheckFailed(
+                "--start-db: `docker compose` is not available on this host; the files were "
+                "written: start the stack where Docker runs"
+            )
+        return
+    if not wanted:
+        from wizard import prompter
+
+        if not prompter.confirm("Start PostgreSQL now and check the connection?", default=True):
+            return
+    started = start_postgres(request.project_dir, command)
+    if not started.ok:
+        raise CheckFailed(f"{started.message}; the files were written")
+    ui.success(started.message)
+    from wizard.database import wait_for_database
+
+    with ui.status("Waiting for PostgreSQL to accept connections"):
+        result = wait_for_database(host_target(config), resolved.db_timeout, 60)
+    outcome.checks.append({"name": "database", "ok": result.ok, "detail": result.message})
+    if not result.ok:
+        raise CheckFailed(f"PostgreSQL was started but does not answer: {result.message}")
+    ui.success(f"PostgreSQL {result.server_version} answers and the app's role can create tables.")
+    outcome.next_steps = [*outcome.next_steps[:-2], "docker compose up -d", f"{program()} check"]
+
+
+def next_steps(request: Request, resolved: Resolved) -> list[str]:
+    steps = []
+    if request.project_dir != request.cwd:
+        steps.append(f"cd {shlex.quote(str(request.project_dir))}")
+    return [*steps, "docker compose up -d", f"{program()} check --wait 60"]
+
+
+def program() -> str:
+    """How to run this wizard again: `wizard` if that is on PATH, else the path it ran from."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "wizard"
+    on_path = shutil.which("wizard")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return "wizard"
+    if os.path.basename(argv0) in ("wizard", "__main__.py"):
+        return shlex.quote(argv0) if os.path.basename(argv0) == "wizard" else "python -m wizard"
+    return "wizard"
 
 
 # --- interactive --------------------------------------------------------------------------------
