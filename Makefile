@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: wizard test lint format bench clean venv
+.PHONY: wizard check test lint format bench clean venv
 
 venv: $(VENV)/.installed
 
@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 wizard: venv
 	$(BIN)/wizard setup $(ARGS)
+
+check: venv
+	$(BIN)/wizard check $(ARGS)
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

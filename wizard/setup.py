@@ -205,6 +205,8 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     else:
         resolved = build(answers, cwd=request.cwd, existing_documents=project.documents)
         _non_interactive_checks(project, resolved, ui)
+    if project.configured:
+        _rerun_checks(resolved, ui, warned=request.interactive)
 
     files = plan(project, resolved.config)
     outcome = Outcome(resolved=resolved, project=project, files=files, result=None, dry_run=dry_run)
@@ -275,7 +277,13 @@ def _non_interactive_checks(project: Project, resolved: Resolved, ui: UI) -> Non
                 "or pass --skip-db-check."
             )
         ui.success(f"Database: PostgreSQL {result.server_version}, can create tables.")
-    elif resolved.password_changed and not resolved.rotate_postgres_password:
+
+
+def _rerun_checks(resolved: Resolved, ui: UI, *, warned: bool) -> None:
+    if resolved.rotate_jwt_secret and not warned:
+        ui.warn("The JWT secret is rotated: every signed-in user will have to sign in again.")
+    bundled = resolved.config.database.mode is PostgresMode.BUNDLED
+    if bundled and resolved.password_changed and not resolved.rotate_postgres_password:
         _validate_correction(resolved, ui)
 
 
