@@ -6,9 +6,11 @@ Every value remembers where it came from, so the review can say "from the answer
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -122,61 +124,114 @@ class Answers:
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """WIZARD_* variables. A list (WIZARD_DOC_DIR) holds one path per line (paths may hold ':')."""
+    """WIZARD_* variables. A list (WIZARD_DOC_DIR) holds one path per line (paths may hold ':').
+
+    An empty variable counts as unset, as it does for the options typer reads itself
+    (`WIZARD_LOG_LEVEL=` in a CI file means "not given", not "the empty log level").
+    """
     values: dict[str, Any] = {}
     for option in OPTIONS:
         raw = environ.get(option.env_var)
-        if raw is None:
+        if raw is None or raw == "":
             continue
         if option.kind == "list":
-            values[option.key] = [line for line in raw.splitlines() if line.strip()]
+            lines = [line for line in raw.splitlines() if line.strip()]
+            if lines:
+                values[option.key] = lines
         else:
             values[option.key] = raw
     return values
 
 
-def from_answers_file(path: Path) -> dict[str, Any]:
-    """Read an answers file (YAML mapping). Raises InputError listing every problem in it."""
+class _AnswersLoader(yaml.SafeLoader):
+    """YAML as a person writing an answers file means it: only true/false are booleans.
+
+    PyYAML's YAML 1.1 reads the keys `yes`, `no`, `on` and `off` as booleans, so `yes: true`
+    (the answer "skip the confirmation") would arrive as the key True.
+    """
+
+
+_AnswersLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_AnswersLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def read_answers_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The answers in the file, and every problem in it; the valid answers are returned even when
+    others are not, so that the run can report the problems of every input together. A key given
+    as null counts as not given; relative paths are made relative to the file's directory."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError([f"--answers: cannot read {path}: {exc.strerror}"]) from None
+        return {}, [f"--answers: cannot read {path}: {exc.strerror}"]
+    except UnicodeDecodeError:
+        return {}, [f"--answers: {path} is not UTF-8 text"]
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_AnswersLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(
-            [f"--answers: {path} is not valid YAML{where}; fix the file or remove the line"]
-        ) from None
+        return {}, [f"--answers: {path} is not valid YAML{where}; fix the file or remove the line"]
     if data is None:
-        return {}
+        return {}, []
     if not isinstance(data, dict):
-        raise InputError([f"--answers: {path} must be a mapping of answer names to values"])
+        return {}, [f"--answers: {path} must be a mapping of answer names to values"]
     problems: list[str] = []
     values: dict[str, Any] = {}
     for raw_key, value in data.items():
         key = str(raw_key).replace("-", "_")
         option = OPTION_BY_KEY.get(key)
         if option is None:
-            problems.append(f"answers file: unknown answer {raw_key!r}; known answers: {_known()}")
+            problems.append(
+                f"answers file: unknown answer {str(raw_key)!r}; known answers: {_known()}"
+            )
         elif option.secret:
             problems.append(
                 f"answers file: {raw_key} must not be stored in an answers file (it is a secret); "
                 f"use {option.env_var} or --{key.replace('_', '-')}-file"
             )
+        elif value is None:
+            continue
         elif option.kind == "list":
             items = value if isinstance(value, list) else [value]
-            values[key] = [str(item) for item in items if item is not None]
+            if any(isinstance(item, dict | list) for item in items):
+                problems.append(f"answers file: {raw_key} must be a path or a list of paths")
+                continue
+            paths = [_beside(path, str(item)) for item in items if item is not None]
+            if paths:
+                values[key] = paths
         elif isinstance(value, dict | list):
             problems.append(
                 f"answers file: {raw_key} must be a single value, not a {type(value).__name__}"
             )
+        elif key in PATH_ANSWERS:
+            values[key] = _beside(path, str(value))
         else:
             values[key] = value
-    if problems:
-        raise InputError(problems)
-    return values
+    return values, problems
+
+
+# Answers that name a file or directory. In an answers file a relative path is relative to the
+# file itself, as in a compose file: the answers and the paths they name travel together, and the
+# meaning does not depend on where the job happens to run. (Flags and variables are relative to the
+# current directory, as on any command line.)
+PATH_ANSWERS = frozenset(
+    {"doc_dir", "postgres_sslrootcert", "postgres_password_file", "jwt_secret_file"}
+)
+
+
+def _beside(answers_file: Path, value: str) -> str:
+    value = value.strip()
+    if value in ("", "-"):
+        return value  # '-' is stdin, not a file
+    expanded = os.path.expanduser(value)
+    if os.path.isabs(expanded):
+        return expanded
+    return os.path.join(os.path.dirname(os.path.abspath(answers_file)), expanded)
 
 
 def _known() -> str:
@@ -187,14 +242,15 @@ def read_secret_file(path: str, option: str) -> str:
     """A secret from a file, or stdin for '-'. One trailing LF or CRLF is removed, nothing else."""
     try:
         if path == "-":
-            text = sys.stdin.read()
+            text = sys.stdin.buffer.read().decode("utf-8")
         else:
             with open(os.path.expanduser(path), encoding="utf-8", newline="") as handle:
                 text = handle.read()
     except OSError as exc:
         raise InputError([f"{option}: cannot read {path}: {exc.strerror}"]) from None
     except UnicodeDecodeError:
-        raise InputError([f"{option}: {path} is not UTF-8 text"]) from None
+        where = "stdin" if path == "-" else path
+        raise InputError([f"{option}: {where} is not UTF-8 text"]) from None
     if text.endswith("\r\n"):
         return text[:-2]
     if text.endswith("\n"):
@@ -205,28 +261,96 @@ def read_secret_file(path: str, option: str) -> str:
 SECRETS = ("postgres_password", "jwt_secret")
 
 
-def with_secret_files(values: Mapping[str, Any]) -> dict[str, Any]:
-    """One input layer with each `<secret>_file` read into `<secret>`, so it ranks like its layer.
+def secret_file_key(secret: str) -> str:
+    """The answer that names the file a secret is read from (`postgres_password_file`)."""
+    return f"{secret}_file"
 
-    Raises InputError when a layer gives a secret both directly and as a file, or a file cannot
-    be read.
+
+def secret_file_label(secret: str, source: Source) -> str:
+    """How the person gave the file of `secret` through `source`, for messages."""
+    key = secret_file_key(secret)
+    if source is Source.ENV:
+        return OPTION_BY_KEY[key].env_var
+    if source is Source.FILE:
+        return f"{key} in the answers file"
+    return OPTION_BY_KEY[key].flag
+
+
+def _read_secret_files(
+    layers: Sequence[tuple[Source, Mapping[str, Any]]],
+) -> tuple[list[tuple[Source, dict[str, Any]]], list[str]]:
+    """Each secret read from the file named by the topmost layer that gives it at all.
+
+    A file a higher layer overrides is not read (it may not even exist on this machine), and
+    stdin ('-') is read at most once: two secrets cannot both come from it. The `<secret>_file`
+    answer stays in its layer, so messages can name the option the secret came from.
     """
-    result = dict(values)
+    result = [(source, dict(values)) for source, values in layers]
     problems: list[str] = []
+    stdin_user: str | None = None
     for secret in SECRETS:
-        path = result.pop(f"{secret}_file", None)
-        if path is None:
+        file_key = secret_file_key(secret)
+        for source, values in result:
+            path = values.get(file_key)
+            if values.get(secret) is None and path is None:
+                continue  # not given in this layer: a lower one may give it
+            if path is None:
+                break  # given directly: nothing to read
+            label = secret_file_label(secret, source)
+            if values.get(secret) is not None:
+                direct = OPTION_BY_KEY[secret].env_var
+                problems.append(f"{label}: {direct} is given too; give the secret one way")
+            elif str(path) == "-" and stdin_user is not None:
+                problems.append(
+                    f"{label}: stdin ('-') already holds the secret of {stdin_user}; "
+                    "only one secret can be read from stdin, give the other in a file"
+                )
+            else:
+                if str(path) == "-":
+                    stdin_user = label
+                try:
+                    values[secret] = read_secret_file(str(path), label)
+                except InputError as exc:
+                    problems.extend(exc.problems)
+            break
+    return result, problems
+
+
+def unknown_variables(environ: Mapping[str, str], also_known: Iterable[str] = ()) -> list[str]:
+    """A problem for each WIZARD_* variable that is no answer: a misspelt
+    WIZARD_POSTGRES_PASWORD would otherwise be ignored and a password generated in silence.
+    `also_known` are the variables the command line reads itself (WIZARD_PROJECT_DIR, ...)."""
+    known = {option.env_var for option in OPTIONS} | set(also_known)
+    problems = []
+    for name in sorted(environ):
+        if not name.startswith("WIZARD_") or name in known:
             continue
-        option = "--" + f"{secret}_file".replace("_", "-")
-        if result.get(secret) is not None:
-            problems.append(
-                f"{option}: {OPTION_BY_KEY[secret].env_var} is given too; give the secret one way"
-            )
-            continue
-        try:
-            result[secret] = read_secret_file(str(path), option)
-        except InputError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems)
-    return result
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"did you mean {close[0]}?" if close else "remove it or check the spelling"
+        problems.append(f"{name}: is not a variable of `wizard setup`; {hint}")
+    return problems
+
+
+def load_inputs(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    answers_path: Path | None,
+    cli_variables: Iterable[str] = (),
+) -> tuple[Answers, list[str]]:
+    """The layers this run was given (flags > WIZARD_* environment > answers file), every secret
+    file read, and every problem found in them. What could be read is returned even when there
+    are problems, so that they can be reported together with those of the values themselves.
+    `cli_variables` are the WIZARD_* variables the command line reads itself."""
+    problems = unknown_variables(environ, cli_variables)
+    file_values: dict[str, Any] = {}
+    if answers_path is not None:
+        file_values, file_problems = read_answers_file(answers_path)
+        problems += file_problems
+    layers, secret_problems = _read_secret_files(
+        [
+            (Source.FLAG, dict(flags)),
+            (Source.ENV, from_environment(environ)),
+            (Source.FILE, file_values),
+        ]
+    )
+    return Answers(layers), problems + secret_problems

@@ -12,9 +12,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from wizard.setup import Request
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -36,6 +39,13 @@ app = typer.Typer(
 )
 
 COMMANDS = ("setup", "check", "show", "rollback")
+# The WIZARD_* variables typer reads for `setup` (every other one is an answer: wizard.answers).
+SETUP_VARIABLES = (
+    "WIZARD_PROJECT_DIR",
+    "WIZARD_NON_INTERACTIVE",
+    "WIZARD_ANSWERS",
+    "WIZARD_JSON",
+)
 
 ProjectDir = Annotated[
     Path,
@@ -159,44 +169,26 @@ def _setup(
     json_output: bool,
     flags: dict[str, Any],
 ) -> int:
-    from wizard.answers import (
-        Answers,
-        Source,
-        from_answers_file,
-        from_environment,
-        with_secret_files,
-    )
+    from wizard.answers import load_inputs
     from wizard.model import InputError
     from wizard.setup import Request, outcome_json, run
     from wizard.ui import UI, print_json
 
     interactive = interactive_session(non_interactive)
-    problems: list[str] = []
-    layers: list[tuple[Source, dict[str, Any]]] = []
-    raw_layers: list[tuple[Source, Any]] = [
-        (Source.FLAG, lambda: flags),
-        (Source.ENV, lambda: from_environment(os.environ)),
-        (Source.FILE, lambda: from_answers_file(answers_path) if answers_path else {}),
-    ]
-    for source, load in raw_layers:
-        try:
-            layers.append((source, with_secret_files(load())))
-        except InputError as exc:
-            problems.extend(exc.problems)
+    inputs, problems = load_inputs(flags, os.environ, answers_path, SETUP_VARIABLES)
+    request = Request(
+        project_dir=project_dir.resolve(),
+        cwd=Path.cwd(),
+        inputs=inputs,
+        interactive=interactive,
+        json=json_output,
+    )
+    if not interactive:
+        problems += _input_problems(request)
     if problems:
         raise InputError(problems)
-    inputs = Answers(layers)
     ui = UI()
-    outcome = run(
-        Request(
-            project_dir=project_dir.resolve(),
-            cwd=Path.cwd(),
-            inputs=inputs,
-            interactive=interactive,
-            json=json_output,
-        ),
-        ui,
-    )
+    outcome = run(request, ui)
     if json_output:
         print_json(outcome_json(outcome))
     if outcome.dry_run:
@@ -212,6 +204,23 @@ def _setup(
     if outcome.next_steps:
         ui.info("Next: " + "  then  ".join(outcome.next_steps))
     return EXIT_OK
+
+
+def _input_problems(request: Request) -> list[str]:
+    """Every problem of the answers, found before `run` takes the project lock (which creates
+    .wizard.lock): invalid input must leave the directory exactly as it was, and the problems of
+    the values are listed together with those of the inputs they came from."""
+    from wizard.model import InputError
+    from wizard.project import load_project
+    from wizard.resolve import build
+    from wizard.setup import layered
+
+    try:
+        project = load_project(request.project_dir)
+        build(layered(request, project), cwd=request.cwd, existing_documents=project.documents)
+    except InputError as exc:
+        return exc.problems
+    return []
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -311,9 +320,21 @@ def rollback(
                 from wizard.setup import Cancelled
 
                 raise Cancelled()
+
+        def postgres_password() -> str | None:
+            from wizard.envfile import EnvParseError, read_env
+
+            try:
+                env = read_env((root / ".env").read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, EnvParseError):
+                return None
+            return env.get("POSTGRES_PASSWORD")
+
         try:
             with project_lock(root):
+                replaced = postgres_password()
                 result = restore(root, stamp)
+                restored = postgres_password()
         except LockedError as exc:
             raise CheckFailed(str(exc)) from None
         ui.success(
@@ -321,6 +342,13 @@ def rollback(
         )
         if result.backup_stamp:
             ui.info(f"What it replaced is saved as backup set {result.backup_stamp}.")
+        if None not in (replaced, restored) and replaced != restored:
+            # A rollback changes .env only: the server keeps the password a rotation gave it.
+            ui.warn(
+                "The restored .env holds another PostgreSQL password than the one it replaced. "
+                "If the server uses the replaced one (it was rotated or corrected since), the "
+                "stack cannot log in: run `wizard rollback` again to undo this rollback."
+            )
         if json_output:
             print_json(
                 {

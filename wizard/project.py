@@ -19,6 +19,14 @@ from wizard.model import DocumentDir, InputError
 
 ENV_NAME = ".env"
 OVERRIDE_NAME = "docker-compose.override.yml"
+# The other names compose loads an override file by, in its order, when no COMPOSE_FILE is set.
+# Once the wizard sets COMPOSE_FILE compose no longer looks for them, so a person's own override
+# must be listed there too or it silently stops applying.
+OWN_OVERRIDE_NAMES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yaml",
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,8 @@ class Project:
     gpu_ids: tuple[str, ...]
     base_file: Path | None
     services: tuple[str, ...]
+    # The person's own override file (compose.override.yaml, ...), if there is one.
+    own_override: Path | None = None
 
     @property
     def configured(self) -> bool:
@@ -39,7 +49,11 @@ class Project:
 
 
 def load_project(root: Path) -> Project:
-    """Read the project directory. Raises InputError for files that exist but cannot be read."""
+    """Read the project directory. Raises InputError for files that exist but cannot be read, and
+    for a project directory that does not exist (a typo must not become a new deployment)."""
+    if not root.is_dir():
+        what = "is not a directory" if root.exists() else "does not exist"
+        raise InputError([f"--project-dir: {root} {what}; create it first or fix the path"])
     problems: list[str] = []
     env_path = root / ENV_NAME
     env_text = _read(env_path, problems)
@@ -80,6 +94,9 @@ def load_project(root: Path) -> Project:
         gpu_ids=gpu_ids,
         base_file=base_file,
         services=services,
+        own_override=next(
+            (root / name for name in OWN_OVERRIDE_NAMES if (root / name).is_file()), None
+        ),
     )
 
 

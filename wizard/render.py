@@ -29,6 +29,9 @@ def compose_files(project: Project, config: Config) -> list[str]:
     files = [project.base_file.name] if project.base_file is not None else []
     if config.database.mode is PostgresMode.BUNDLED:
         files.append(resources.POSTGRES_COMPOSE)
+    if project.own_override is not None:
+        # compose loaded it before COMPOSE_FILE existed; the wizard's own override comes last.
+        files.append(project.own_override.name)
     files.append(OVERRIDE_NAME)
     return files
 

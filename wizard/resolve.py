@@ -6,6 +6,7 @@ The current deployment (its .env values and the override's document directories)
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wizard.answers import Answers, Source
+from wizard.answers import SECRETS, Answers, Source, secret_file_key, secret_file_label
 from wizard.envfile import EnvValueError, quote_value
 from wizard.model import (
     BUNDLED_HOST,
@@ -142,10 +143,19 @@ class _Collector:
         return None
 
     def label(self, key: str) -> str:
+        """How the person gave this answer, for messages: the flag, variable or file entry."""
         source = self.sources.get(key)
         name = "--" + key.replace("_", "-")
+        if key in SECRETS and source in (Source.FLAG, Source.ENV, Source.FILE):
+            layer = self.answers.layer(source)
+            if layer.get(secret_file_key(key)) is not None:
+                # There is no --postgres-password flag: the secret came from a file.
+                return secret_file_label(key, source)
         if source is Source.EXISTING:
+            if key == "doc_dir":
+                return "a document directory of the current docker-compose.override.yml"
             reverse = {answer: env for env, answer in ENV_ANSWERS.items()}
+            reverse["deployment"] = "USE_GPU"
             return f"{reverse.get(key, name)} in the current .env"
         if source is Source.ENV:
             return "WIZARD_" + key.upper()
@@ -179,7 +189,7 @@ def build(
     db_timeout = c.take("db_timeout", lambda v, f: parse_positive_int(v, f, minimum=2))
     gpu_ids = _gpu_ids(c)
 
-    database, previous_password = _database(c, options)
+    database, previous_password = _database(c, options, cwd)
     jwt_secret = _secret(
         c, "jwt_secret", check_jwt_secret, "JWT_SECRET_KEY", options["rotate_jwt_secret"]
     )[0]
@@ -248,14 +258,17 @@ def _secret(
     return value, previous
 
 
-def _database(c: _Collector, options: Mapping[str, bool]) -> tuple[DatabaseSettings, str | None]:
+def _database(
+    c: _Collector, options: Mapping[str, bool], cwd: Path
+) -> tuple[DatabaseSettings, str | None]:
     mode = c.take("postgres_mode", parse_choice, PostgresMode)
     name = str(c.raw("postgres_db") or "").strip()
     user = str(c.raw("postgres_user") or "").strip()
     for key, value in (("postgres_db", name), ("postgres_user", user)):
-        if not value or len(value) > 63 or "\x00" in value:
+        if not value or len(value) > 63 or _has_control_characters(value):
             c.problems.append(
-                f"{c.label(key)}: {value!r} is not a PostgreSQL name; use 1-63 characters"
+                f"{c.label(key)}: {value!r} is not a PostgreSQL name; use 1-63 characters "
+                "without control characters"
             )
     host_port = c.take("postgres_host_port", parse_port)
     password, previous = _secret(
@@ -266,32 +279,63 @@ def _database(c: _Collector, options: Mapping[str, bool]) -> tuple[DatabaseSetti
         options["rotate_postgres_password"],
     )
     sslmode_raw = c.answers.get("postgres_sslmode")
+    previous_mode = c.answers.layer(Source.EXISTING).get("postgres_mode")
+    if (
+        sslmode_raw is not None
+        and sslmode_raw.source is Source.EXISTING
+        and mode is not None
+        and str(previous_mode or PostgresMode.BUNDLED.value).lower() != mode.value
+    ):
+        # The current sslmode was chosen for the other kind of server: the bundled one's
+        # `disable` must not become an external server's, nor an external `verify-full` (with
+        # no CA for the bundled server) the bundled one's. The new kind starts at its default.
+        sslmode_raw = None
+        c.sources["postgres_sslmode"] = Source.DEFAULT
     if mode is PostgresMode.EXTERNAL:
         host = str(c.raw("postgres_host") or "").strip()
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # an IPv6 address as written in a URL; DATABASE_URL adds them back
         if not host:
             c.problems.append(
                 "--postgres-host: an external PostgreSQL server needs a host name or address"
             )
-        elif re.search(r"[\s/@?#]", host):
+        elif re.search(r"[\s/@?#\[\]]", host) or _has_control_characters(host):
             c.problems.append(f"{c.label('postgres_host')}: {host!r} is not a host name or address")
+        elif ":" in host and not _is_ipv6(host):
+            c.problems.append(
+                f"{c.label('postgres_host')}: {host!r} is not a host name or address; "
+                "give the port separately with --postgres-port"
+            )
         port = c.take("postgres_port", parse_port)
         sslmode = (
             c.take("postgres_sslmode", parse_choice, SslMode) if sslmode_raw else SslMode.PREFER
         )
         sslrootcert = str(c.raw("postgres_sslrootcert") or "").strip()
-        if sslmode is not None and sslmode.verifies:
-            if not sslrootcert:
+        # A CA file counts with every sslmode (libpq verifies with `require` too once one is
+        # given), and the override mounts it: always check it and make it absolute, since
+        # compose would read a relative path from the project directory.
+        if sslrootcert:
+            if _has_control_characters(sslrootcert):
                 c.problems.append(
-                    f"--postgres-sslrootcert: sslmode {sslmode.value} needs the CA certificate "
-                    "file that signed the server's certificate"
+                    f"{c.label('postgres_sslrootcert')}: the path contains control characters; "
+                    "rename the file"
                 )
-            elif not os.path.isfile(os.path.expanduser(sslrootcert)):
+            elif not os.path.isfile(os.path.join(cwd, os.path.expanduser(sslrootcert))):
                 c.problems.append(
                     f"{c.label('postgres_sslrootcert')}: {sslrootcert} is not a file; "
                     "give the path of the CA certificate (PEM)"
                 )
             else:
-                sslrootcert = os.path.abspath(os.path.expanduser(sslrootcert))
+                sslrootcert = os.path.normpath(os.path.join(cwd, os.path.expanduser(sslrootcert)))
+                try:
+                    quote_value("POSTGRES_SSLROOTCERT", sslrootcert)
+                except EnvValueError as exc:
+                    c.problems.append(f"{c.label('postgres_sslrootcert')}: {exc}")
+        elif sslmode is not None and sslmode.verifies:
+            c.problems.append(
+                f"--postgres-sslrootcert: sslmode {sslmode.value} needs the CA certificate "
+                "file that signed the server's certificate"
+            )
     else:
         for key in ("postgres_host", "postgres_port", "postgres_sslrootcert"):
             if c.answers.given(key):
@@ -359,8 +403,20 @@ def _documents(
     return tuple(documents), tuple(missing)
 
 
+def _is_ipv6(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+def _has_control_characters(text: str) -> bool:
+    # .env cannot hold them (envfile.quote_value refuses them), and no sane name contains one.
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
-    if "\x00" in str(path) or any(ord(ch) < 32 for ch in str(path)):
+    if _has_control_characters(str(path)):
         return f"{label}: the path contains control characters; rename the directory"
     if not path.exists():
         if create:

