@@ -120,16 +120,22 @@ class Config:
     @property
     def host_address(self) -> str:
         """The address the wizard uses from the host to reach what the stack publishes."""
-        return "127.0.0.1" if self.bind_address in ("0.0.0.0", "") else self.bind_address
+        if self.bind_address in ("0.0.0.0", ""):
+            return "127.0.0.1"
+        return "::1" if self.bind_address == "::" else self.bind_address
 
 
 # --- validation: each returns a problem sentence or None ---------------------------------------
 
 
+def _characters(count: int) -> str:
+    return "1 character" if count == 1 else f"{count} characters"
+
+
 def check_postgres_password(value: str, field_name: str = "PostgreSQL password") -> str | None:
     if len(value) < MIN_POSTGRES_PASSWORD:
         return (
-            f"{field_name}: {len(value)} characters is too short; use at least "
+            f"{field_name}: {_characters(len(value))} is too short; use at least "
             f"{MIN_POSTGRES_PASSWORD} (or let the wizard generate one)"
         )
     return None
@@ -138,7 +144,7 @@ def check_postgres_password(value: str, field_name: str = "PostgreSQL password")
 def check_jwt_secret(value: str, field_name: str = "JWT secret") -> str | None:
     if len(value) < MIN_JWT_SECRET:
         return (
-            f"{field_name}: {len(value)} characters is too short; use at least "
+            f"{field_name}: {_characters(len(value))} is too short; use at least "
             f"{MIN_JWT_SECRET} (or let the wizard generate one)"
         )
     return None
