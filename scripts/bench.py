@@ -1,0 +1,489 @@
+"""The performance baselines of DESIGN.md: `make bench`, or `.venv/bin/python scripts/bench.py`.
+
+Start-up costs are ratios to `python -c pass` (the same interpreter, the same environment) run in
+the same benchmark: every measured run is preceded by a baseline run, so a noisy machine slows both
+alike, and each figure is the median (and the minimum) of N repetitions. The database checks are
+absolute times. Prints every measurement with its bar and PASS/FAIL (or one JSON object with
+--json) and exits 1 if any bar is missed, 0 otherwise.
+
+The commands run with a private, pre-warmed bytecode cache (PYTHONPYCACHEPREFIX in a temporary
+directory), as an installed wizard runs after its first start: stale or missing .pyc files in
+the checkout (PYTHONDONTWRITEBYTECODE) would otherwise be measured as start-up time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import pty
+import re
+import resource
+import select
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from fcntl import ioctl
+from pathlib import Path
+from typing import Literal
+
+ROOT = Path(__file__).resolve().parent.parent
+# The silent-server check imports the package in this process, checkout first.
+sys.path.insert(0, str(ROOT))
+
+PYTHON = sys.executable
+WIZARD = str(Path(PYTHON).parent / "wizard")
+
+HELP_BAR = 7.0
+SETUP_BAR = 12.0
+PROMPT_BAR = 19.0
+REFUSED_BAR_MS = 100.0
+SILENT_TIMEOUT_S = 2
+SILENT_SLACK_S = 1.0
+PROMPT_DEADLINE_S = 15.0
+# The question questionary draws for step 1 ("? Deployment type (Use arrow keys)"), not the
+# step header ("Step 1 of 5  Deployment type"), which is printed before GPU detection.
+PROMPT_PATTERN = re.compile(r"\?\s*Deployment type")
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
+class BenchError(Exception):
+    """A measured command did not do what it should (bad exit code, no prompt, wrong verdict)."""
+
+
+@dataclass
+class Result:
+    name: str
+    unit: Literal["x", "ms"]  # "x": ratio to python -c pass
+    median: float | None
+    best: float | None
+    worst: float | None
+    bar: str
+    ok: bool
+    note: str = ""
+    cpu_ratio: float | None = None  # median CPU time / baseline's (start-up measurements only)
+    samples_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    ok: bool
+    repeat: int
+    python: str
+    baseline_ms: dict[str, float]
+    results: list[Result]
+    seconds: float = 0.0
+
+
+# --- running things ------------------------------------------------------------------------------
+
+
+def clean_env(pycache: Path) -> dict[str, str]:
+    """This environment without CI, WIZARD_* or an nvidia-smi on PATH; TERM=xterm, no CPR."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("CI", "PYTHONDONTWRITEBYTECODE", "COLUMNS", "LINES")
+        and not key.startswith("WIZARD_")
+    }
+    dirs = [d for d in env.get("PATH", "").split(os.pathsep) if d]
+    env["PATH"] = os.pathsep.join(d for d in dirs if not shutil.which("nvidia-smi", path=d))
+    env["TERM"] = "xterm"
+    env["PROMPT_TOOLKIT_NO_CPR"] = "1"
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(argv: list[str], env: dict[str, str], what: str) -> float:
+    """Seconds for one run of `argv` (output discarded); BenchError unless it exits 0."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise BenchError(f"{what}: exit {proc.returncode}: {' | '.join(tail)}")
+    return elapsed
+
+
+def time_first_prompt(argv: list[str], env: dict[str, str]) -> float:
+    """Seconds from start until step 1's question is on a 100x30 pseudo-terminal; then kill it."""
+    master, slave = pty.openpty()
+    try:
+        ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+        )
+    finally:
+        os.close(slave)
+    seen = ""
+    try:
+        while True:
+            left = PROMPT_DEADLINE_S - (time.perf_counter() - start)
+            if left <= 0:
+                raise BenchError(f"first prompt: no question after {PROMPT_DEADLINE_S:g} s")
+            ready, _, _ = select.select([master], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                chunk = b""
+            if not chunk:
+                tail = ANSI.sub("", seen).strip()[-200:]
+                raise BenchError(f"first prompt: it exited without asking; output ends {tail!r}")
+            seen += chunk.decode(errors="replace")
+            if PROMPT_PATTERN.search(ANSI.sub("", seen)):
+                return time.perf_counter() - start
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the group is only its own
+        proc.wait()
+        os.close(master)
+
+
+# --- database ------------------------------------------------------------------------------------
+
+# One fresh interpreter per sample, so the call timed is the first after the import, as in the
+# wizard itself. Prints the milliseconds and the verdict as JSON.
+REFUSED_CHILD = textwrap.dedent(
+    """
+    import json, socket, sys, time
+    sys.path.insert(0, sys.argv[1])
+    import psycopg  # first: the bar is for the call, not for the import
+    from wizard.database import DbTarget, check_database
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    target = DbTarget(host="127.0.0.1", port=port, dbname="bench", user="bench", password="x")
+    start = time.perf_counter()
+    result = check_database(target, 2)
+    ms = (time.perf_counter() - start) * 1000
+    print(json.dumps({"ms": ms, "ok": result.ok, "problem": str(result.problem)}))
+    """
+)
+
+
+def time_refused(env: dict[str, str]) -> float:
+    """Seconds check_database takes against a port just bound and closed (in a fresh process)."""
+    proc = subprocess.run(
+        [PYTHON, "-c", REFUSED_CHILD, str(ROOT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"closed port: the child failed: {proc.stderr.strip()[-300:]}")
+    data = json.loads(proc.stdout)
+    if data["ok"] or data["problem"] != "refused":
+        raise BenchError(f"closed port: expected problem 'refused', got {data}")
+    return float(data["ms"]) / 1000
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A loopback port that accepts connections and never says a word; yields the port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:  # TimeoutError included
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, name="bench-silent", daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(1)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def time_silent(port: int) -> float:
+    """Seconds check_database (timeout SILENT_TIMEOUT_S) takes against the silent listener."""
+    import psycopg  # noqa: F401  (imported before timing, as for the closed port)
+
+    from wizard.database import DbProblem, DbTarget, check_database
+
+    target = DbTarget(host="127.0.0.1", port=port, dbname="bench", user="bench", password="x")
+    start = time.perf_counter()
+    result = check_database(target, SILENT_TIMEOUT_S)
+    elapsed = time.perf_counter() - start
+    if result.ok or result.problem is not DbProblem.TIMEOUT:
+        raise BenchError(f"silent server: expected problem 'timeout', got {result.problem}")
+    return elapsed
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+def ratio_result(
+    name: str,
+    samples: list[float],
+    base: list[float],
+    cpu: tuple[list[float], list[float]],
+    bar: float,
+) -> Result:
+    """Judged on median / median; min is min / min, max is max / median of the baseline.
+
+    `cpu` (the samples' and the baselines' CPU times) gives a second ratio for the note: it
+    is less sensitive to other load on the machine, but not what the bar is about.
+    """
+    median = statistics.median(samples) / statistics.median(base)
+    cpu_ratio = statistics.median(cpu[0]) / statistics.median(cpu[1])
+    return Result(
+        name=name,
+        unit="x",
+        median=median,
+        best=min(samples) / min(base),
+        worst=max(samples) / statistics.median(base),
+        bar=f"<= {bar:g}x",
+        ok=median <= bar,
+        note=f"median {statistics.median(samples) * 1000:.0f} ms; CPU-time ratio {cpu_ratio:.1f}x",
+        cpu_ratio=cpu_ratio,
+        samples_ms=[round(s * 1000, 1) for s in samples],
+    )
+
+
+def ms_result(
+    name: str, samples: list[float], limit_ms: float, bar: str, note: str, *, every: bool
+) -> Result:
+    """Judged on the median, or with `every` on each sample (the worst)."""
+    ms = [s * 1000 for s in samples]
+    median = statistics.median(ms)
+    judged = max(ms) if every else median
+    return Result(
+        name=name,
+        unit="ms",
+        median=median,
+        best=min(ms),
+        worst=max(ms),
+        bar=bar,
+        ok=judged < limit_ms,
+        note=note,
+        samples_ms=[round(m, 1) for m in ms],
+    )
+
+
+def failed(name: str, unit: Literal["x", "ms"], bar: str, error: BenchError) -> Result:
+    return Result(name, unit, None, None, None, bar, False, note=f"error: {error}")
+
+
+# --- the benchmark -------------------------------------------------------------------------------
+
+STARTUP = {
+    # key: (name, bar)
+    "help": ("wizard --help", HELP_BAR),
+    "setup": ("setup --non-interactive, new dir", SETUP_BAR),
+    "rerun": ("setup --non-interactive, re-run", SETUP_BAR),
+    "prompt": ("first prompt on screen (pty)", PROMPT_BAR),
+}
+
+
+def run_bench(repeat: int, silent_repeat: int, progress: Callable[[str], None]) -> Report:
+    results: list[Result] = []
+    base: list[float] = []
+    base_cpu: list[float] = []
+    samples: dict[str, list[float]] = {key: [] for key in STARTUP}
+    cpu: dict[str, list[float]] = {key: [] for key in STARTUP}
+    errors: dict[str, BenchError] = {}
+
+    with tempfile.TemporaryDirectory(prefix="wizard-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = clean_env(tmp / "pycache")
+        docs = tmp / "docs"
+        docs.mkdir()
+        existing = tmp / "existing"
+        existing.mkdir()
+
+        def fresh(name: str) -> Path:
+            project = tmp / name
+            project.mkdir()
+            return project
+
+        def setup_argv(project: Path) -> list[str]:
+            return [WIZARD, "setup", "--non-interactive", "--doc-dir", str(docs),
+                    "--skip-port-check", "--project-dir", str(project)]  # fmt: skip
+
+        def baseline() -> float:
+            return timed_run([PYTHON, "-c", "pass"], env, "python -c pass")
+
+        jobs: dict[str, Callable[[str], float]] = {
+            "help": lambda tag: timed_run([WIZARD, "--help"], env, "wizard --help"),
+            "setup": lambda tag: timed_run(setup_argv(fresh(f"new-{tag}")), env, "setup"),
+            "rerun": lambda tag: timed_run(setup_argv(existing), env, "setup re-run"),
+            "prompt": lambda tag: time_first_prompt(
+                [WIZARD, "setup", "--project-dir", str(fresh(f"prompt-{tag}"))], env
+            ),
+        }
+
+        # Warm-up, not counted: fills the bytecode cache and the disk cache; the first setup in
+        # `existing` makes the later runs there re-runs.
+        progress("warming up")
+        baseline()
+        for key, job in jobs.items():
+            try:
+                job("warm-up")
+            except BenchError as exc:
+                errors[key] = exc
+        with contextlib.suppress(BenchError):
+            time_refused(env)
+
+        for i in range(repeat):
+            progress(f"start-up, round {i + 1}/{repeat}")
+            for key, job in jobs.items():
+                before = children_cpu()
+                base.append(baseline())  # each sample next to a baseline run
+                base_cpu.append(children_cpu() - before)
+                if key in errors:
+                    continue
+                before = children_cpu()
+                try:
+                    samples[key].append(job(str(i)))
+                except BenchError as exc:
+                    errors[key] = exc
+                cpu[key].append(children_cpu() - before)
+
+        for key, (title, limit) in STARTUP.items():
+            if key in errors:
+                results.append(failed(title, "x", f"<= {limit:g}x", errors[key]))
+            else:
+                results.append(ratio_result(title, samples[key], base, (cpu[key], base_cpu), limit))
+
+        progress("database, closed port")
+        name = "db check, closed port (1st call)"
+        bar = f"< {REFUSED_BAR_MS:g} ms"
+        try:
+            refused = [time_refused(env) for _ in range(repeat)]
+            note = "a fresh process per sample; psycopg imported before the timed call"
+            results.append(ms_result(name, refused, REFUSED_BAR_MS, bar, note, every=False))
+        except BenchError as exc:
+            results.append(failed(name, "ms", bar, exc))
+
+    progress("database, silent server")
+    name = f"db check, silent server (timeout {SILENT_TIMEOUT_S})"
+    limit_ms = (SILENT_TIMEOUT_S + SILENT_SLACK_S) * 1000
+    bar = f"every < {limit_ms:g} ms"
+    try:
+        with silent_listener() as port:
+            silent = [time_silent(port) for _ in range(silent_repeat)]
+        note = f"accepts and never answers; bar: timeout + {SILENT_SLACK_S:g} s"
+        results.append(ms_result(name, silent, limit_ms, bar, note, every=True))
+    except BenchError as exc:
+        results.append(failed(name, "ms", bar, exc))
+
+    return Report(
+        ok=all(r.ok for r in results),
+        repeat=repeat,
+        python=PYTHON,
+        baseline_ms={
+            "median": round(statistics.median(base) * 1000, 2),
+            "min": round(min(base) * 1000, 2),
+            "max": round(max(base) * 1000, 2),
+            "runs": len(base),
+        },
+        results=results,
+    )
+
+
+def table(report: Report) -> str:
+    base = report.baseline_ms
+    lines = [
+        f"baseline `python -c pass`: median {base['median']:.1f} ms, min {base['min']:.1f} ms, "
+        f"max {base['max']:.1f} ms ({base['runs']:.0f} runs interleaved; {report.python})",
+        "",
+        f"{'measurement':<38} {'median':>10} {'min':>10} {'max':>10}  {'bar':<18} result",
+    ]
+    for r in report.results:
+        cells = []
+        for value in (r.median, r.best, r.worst):
+            if value is None:
+                cells.append("-")
+            elif r.unit == "x":
+                cells.append(f"{value:.1f}x")
+            else:
+                cells.append(f"{value:.1f} ms")
+        verdict = "PASS" if r.ok else "FAIL"
+        lines.append(
+            f"{r.name:<38} {cells[0]:>10} {cells[1]:>10} {cells[2]:>10}  {r.bar:<18} {verdict}"
+        )
+        if r.note:
+            lines.append(f"    {r.note}")
+    lines += ["", f"{'all bars met' if report.ok else 'some bars MISSED'} ({report.seconds} s)"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Measure the performance baselines of DESIGN.md; exit 1 if a bar is missed."
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "-n", "--repeat", type=int, default=15, help="repetitions per measurement (default 15)"
+    )
+    parser.add_argument(
+        "--silent-repeat",
+        type=int,
+        default=3,
+        help=f"repetitions against the silent server, {SILENT_TIMEOUT_S} s each (default 3)",
+    )
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.silent_repeat < 1:
+        parser.error("repetitions must be at least 1")
+    if not Path(WIZARD).exists():
+        parser.error(f"{WIZARD} not found: run this with the virtual environment's python")
+
+    def progress(message: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r\x1b[K{message}", end="", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    try:
+        report = run_bench(args.repeat, args.silent_repeat, progress)
+    finally:
+        progress("")
+    report.seconds = round(time.perf_counter() - started, 1)
+    print(json.dumps(asdict(report), indent=2) if args.json else table(report))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
