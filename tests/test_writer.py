@@ -601,7 +601,7 @@ def test_lock_of_a_killed_wizard_is_taken_over(
         assert f"pid={os.getpid()}\n" in (tmp_path / LOCK_NAME).read_text()
 
 
-def test_lock_file_is_private_names_the_holder_and_is_emptied_on_release(
+def test_lock_names_the_holder_privately_and_leaves_nothing_behind(
     tmp_path: Path, umask: Callable[[int], int]
 ) -> None:
     umask(0)
@@ -610,6 +610,13 @@ def test_lock_file_is_private_names_the_holder_and_is_emptied_on_release(
         assert (tmp_path / LOCK_NAME).read_text().startswith(f"pid={os.getpid()}\n")
         with pytest.raises(LockedError, match=f"pid {os.getpid()}"), project_lock(tmp_path):
             pass
-    assert (tmp_path / LOCK_NAME).read_text() == ""
+    assert list(tmp_path.iterdir()) == []  # a run that wrote nothing left nothing
     with project_lock(tmp_path):  # free again
         pass
+
+
+def test_holder_note_left_by_a_killed_wizard_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / LOCK_NAME).write_text("pid=999999\nstarted=long ago\ncommand=gone\n")
+    with project_lock(tmp_path):
+        assert (tmp_path / LOCK_NAME).read_text().startswith(f"pid={os.getpid()}\n")
+    assert not (tmp_path / LOCK_NAME).exists()

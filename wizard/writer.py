@@ -108,68 +108,73 @@ class _OnDisk:
 def project_lock(project_dir: Path) -> Iterator[None]:
     """Hold the project's exclusive lock for the duration of the block.
 
-    The lock is an flock on `project_dir/.wizard.lock` (created 0600). The kernel drops it when the
-    holder exits however it exits, so a lock left by a dead process is free. While held, the file
-    names the holder; on release it is emptied, not removed (a run that had already opened the
-    removed file could lock it while a later run locks a new one, and both would go ahead).
+    The lock is an flock on the project directory itself, so taking it creates nothing: a run that
+    stops before writing leaves the directory exactly as it was. The kernel drops the lock when
+    the holder exits however it exits, so a lock left by a dead process is free. While held,
+    `.wizard.lock` (0600) names the holder, so a refused run can say who it is; it is removed on
+    release, and a stale one left by a killed holder is simply overwritten by the next.
 
-    Raises LockedError when another process holds it, WriteError when the file cannot be created.
+    Raises LockedError when another process holds it, WriteError when it cannot be taken.
     """
-    path = project_dir / LOCK_NAME
     try:
         # Python opens descriptors non-inheritable, so commands the wizard starts (docker compose)
         # cannot keep the lock alive after the wizard ends.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, SECRET_MODE)
+        fd = os.open(project_dir, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise WriteError(
-            f"could not create the lock file {path} ({exc.strerror}); nothing was changed"
+            f"could not open {project_dir} ({exc.strerror}); nothing was changed"
         ) from exc
+    info = project_dir / LOCK_NAME
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LockedError(
-                f"another wizard ({_read_holder(fd)}) is changing {project_dir}; "
+                f"another wizard ({_read_holder(info)}) is changing {project_dir}; "
                 "wait for it or stop it"
             ) from None
         except OSError as exc:
             raise WriteError(
-                f"could not lock {path} ({exc.strerror}); nothing was changed"
+                f"could not lock {project_dir} ({exc.strerror}); nothing was changed"
             ) from exc
-        _record_holder(fd)
+        _record_holder(info)
         try:
             yield
         finally:
             with suppress(OSError):
-                os.ftruncate(fd, 0)
+                info.unlink()
     finally:
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def _record_holder(fd: int) -> None:
+def _record_holder(info: Path) -> None:
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     # Only argv[0]: the rest of the command line may carry a password.
     command = sys.argv[0] if sys.argv and sys.argv[0] else "python"
     text = f"pid={os.getpid()}\nstarted={started}\ncommand={command}\n"
     with suppress(OSError):
-        # An older file may have been created with another mode; it names the holder only.
-        os.fchmod(fd, SECRET_MODE)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, text.encode(), 0)
+        # Best effort: the flock is the lock; this file only lets a refused run name the holder.
+        info.unlink(missing_ok=True)
+        fd = os.open(info, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
 
 
-def _read_holder(fd: int) -> str:
+def _read_holder(info: Path) -> str:
     for _ in range(_HOLDER_READ_TRIES):
-        fields = dict(
-            line.split("=", 1)
-            for line in os.pread(fd, 4096, 0).decode(errors="replace").splitlines()
-            if "=" in line
-        )
+        try:
+            text = info.read_text(errors="replace")
+        except OSError:
+            text = ""
+        fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
         if "pid" in fields:
             return (
                 f"pid {fields['pid']}, started {fields.get('started', 'at an unknown time')}, "
                 f"command {fields.get('command', 'unknown')}"
             )
+        # The holder writes this just after taking the lock: give it a moment.
         time.sleep(_HOLDER_READ_PAUSE_S)
     return "pid unknown"
 
