@@ -6,17 +6,22 @@ when any check fails. Nothing here writes, prompts or prints.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from wizard.answers import Answers, Source
 from wizard.compose import ComposeError
-from wizard.model import InputError, PostgresMode
+from wizard.model import DatabaseSettings, InputError, PostgresMode, parse_choice, parse_port
 from wizard.project import ENV_NAME, Project, load_project
 from wizard.render import env_values
 from wizard.resolve import Resolved, build, existing_answers
+
+if TYPE_CHECKING:
+    from wizard.database import DbCheck, DbTarget
 
 
 class Status(StrEnum):
@@ -76,6 +81,12 @@ _Add = Callable[[str, "Status", str], None]
 
 
 def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 0.0) -> Report:
+    """Every check of the deployment in `project_dir`; reads files and connects, changes nothing.
+
+    A check whose inputs are broken is reported as skipped rather than left out, and the
+    database is tried even when other settings are invalid (a short JWT secret says nothing
+    about whether PostgreSQL answers).
+    """
     results: list[CheckResult] = []
 
     def add(name: str, status: Status, detail: str) -> None:
@@ -102,22 +113,28 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
             Status.FAIL,
             f"missing from .env: {', '.join(missing)}; re-run `wizard setup` to add them",
         )
+        # Settings built from an incomplete .env would fill the gaps with defaults (or a freshly
+        # generated secret) and then judge those: only the database is still worth a try.
+        _check_database(project, None, db_timeout, wait_seconds, add)
         return report()
     add("required keys", Status.OK, f"all {len(REQUIRED_KEYS)} present")
 
-    mode = project.env.get("POSTGRES_MODE", "")
-    resolved = _resolve(project, results)
+    resolved = _resolve(project, add)
     if resolved is None:
+        add("DATABASE_URL", Status.SKIP, "not compared: fix the settings above first")
+        add("ports", Status.SKIP, "not checked: fix the settings above first")
+        _check_database(project, None, db_timeout, wait_seconds, add)
         return report()
     config = resolved.config
+    add("settings", Status.OK, "values and secret lengths are valid")
 
-    expected = config.database.url
-    if project.env["DATABASE_URL"] != expected:
+    differences = url_differences(project.env["DATABASE_URL"], config.database)
+    if differences:
         add(
             "DATABASE_URL",
             Status.FAIL,
-            "does not match the POSTGRES_* keys (host, port, database, user, password or "
-            "sslmode differ); re-run `wizard setup` to derive it again",
+            f"does not match the POSTGRES_* keys ({'; '.join(differences)}); re-run "
+            "`wizard setup` to derive it again",
         )
     else:
         add("DATABASE_URL", Status.OK, "matches the POSTGRES_* keys")
@@ -133,23 +150,75 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
     for doc in config.documents:
         add("documents", Status.OK, f"{doc.source} → {doc.target}")
 
-    _check_ports(project, resolved, add)
-    _check_database(resolved, mode, db_timeout, wait_seconds, add)
+    # The database is asked first (its rows still come last): a bundled server's port held by a
+    # process that answers as this deployment's database is the stack's own port.
+    later: list[CheckResult] = []
+    database = _check_database(
+        project,
+        resolved,
+        db_timeout,
+        wait_seconds,
+        lambda name, status, detail: later.append(CheckResult(name, status, detail)),
+    )
+    _check_ports(project, resolved, database, add)
+    results.extend(later)
     return report()
 
 
-def _resolve(project: Project, results: list[CheckResult]) -> Resolved | None:
+def url_differences(url: str, expected: DatabaseSettings) -> list[str]:
+    """What in DATABASE_URL disagrees with the POSTGRES_* settings, one phrase each.
+
+    Phrases name the part and the .env key, never a password. Empty when the URL is exactly the
+    one the wizard derives.
+    """
+    if url == expected.url:
+        return []
+    try:
+        actual = urlsplit(url)
+        wanted = urlsplit(expected.url)
+        port, wanted_port = actual.port, wanted.port
+    except ValueError:
+        return ["it is not a postgresql:// URL the app can read"]
+    if actual.scheme not in ("postgresql", "postgres"):
+        return [f"scheme {actual.scheme or '(none)'!r} is not postgresql"]
+    differences: list[str] = []
+    pairs = (
+        ("host", actual.hostname, wanted.hostname, "POSTGRES_HOST"),
+        ("port", port, wanted_port, "POSTGRES_PORT"),
+        ("database", unquote(actual.path.lstrip("/")), unquote(wanted.path.lstrip("/")),
+         "POSTGRES_DB"),
+        ("user", unquote(actual.username or ""), unquote(wanted.username or ""), "POSTGRES_USER"),
+    )  # fmt: skip
+    for part, have, want, key in pairs:
+        if have != want:
+            differences.append(f"{part} {have!r}, {key} says {want!r}")
+    if unquote(actual.password or "") != unquote(wanted.password or ""):
+        differences.append("the password differs from POSTGRES_PASSWORD")
+    query, wanted_query = parse_qs(actual.query), parse_qs(wanted.query)
+    if query.get("sslmode") != wanted_query.get("sslmode"):
+        have_mode = ",".join(query.get("sslmode", [])) or "(none)"
+        differences.append(
+            f"sslmode {have_mode!r}, POSTGRES_SSLMODE says {expected.sslmode.value!r}"
+        )
+    if query.get("sslrootcert") != wanted_query.get("sslrootcert"):
+        differences.append("sslrootcert differs from what POSTGRES_SSLROOTCERT implies")
+    # Equal in every part yet not byte-identical (another encoding of the same URL): the app
+    # reads the same thing, so it agrees.
+    return differences
+
+
+def _resolve(project: Project, add: _Add) -> Resolved | None:
     """The deployment's settings, validated by the same rules as setup (secret lengths, dirs...)."""
     answers = Answers([(Source.EXISTING, existing_answers(project.env, project.documents))])
     try:
         return build(answers, cwd=project.root, existing_documents=project.documents)
     except InputError as exc:
         for problem in exc.problems:
-            results.append(CheckResult("settings", Status.FAIL, problem))
+            add("settings", Status.FAIL, problem)
         return None
 
 
-def _check_ports(project: Project, resolved: Resolved, add: _Add) -> None:
+def _check_ports(project: Project, resolved: Resolved, database: DbCheck | None, add: _Add) -> None:
     from wizard.ports import check_ports
     from wizard.setup import planned_ports
 
@@ -160,12 +229,27 @@ def _check_ports(project: Project, resolved: Resolved, add: _Add) -> None:
         return
     if not ports:
         add("ports", Status.SKIP, "the compose files publish no host ports")
+    bundled = resolved.config.database.mode is PostgresMode.BUNDLED
     for status in check_ports(ports, default_address="0.0.0.0"):
         where = f"{status.port.host_ip or '0.0.0.0'}:{status.port.port} ({status.port.service})"
         if status.free:
             add("port", Status.OK, f"{where} is free")
         elif status.ours:
             add("port", Status.OK, f"{where} is in use by this stack")
+        elif (
+            bundled
+            and status.port.variable == "POSTGRES_HOST_PORT"
+            and database is not None
+            and database.ok
+        ):
+            # Whatever holds it (docker-proxy, podman's helpers, a port forward) logged this
+            # deployment's user in with its password: it is this deployment's database.
+            holder = status.holder.describe() if status.holder else "a process"
+            add(
+                "port",
+                Status.OK,
+                f"{where} is in use by {holder}, which answers as this deployment's database",
+            )
         elif status.holder is not None and status.holder.pid is None:
             add(
                 "port",
@@ -178,19 +262,80 @@ def _check_ports(project: Project, resolved: Resolved, add: _Add) -> None:
 
 
 def _check_database(
-    resolved: Resolved, mode: str, timeout: int, wait_seconds: float, add: _Add
-) -> None:
+    project: Project, resolved: Resolved | None, timeout: int, wait_seconds: float, add: _Add
+) -> DbCheck | None:
+    """Connect as the app's user; None (and a skipped row) when .env cannot say where to."""
     from wizard.database import check_database, wait_for_database
     from wizard.setup import host_target
 
-    target = host_target(resolved.config)
-    where = f"{target.host}:{target.port}"
+    mode = project.env.get("POSTGRES_MODE", "")
+    label = "database (bundled)" if mode == PostgresMode.BUNDLED.value else "database"
+    if resolved is not None:
+        target: DbTarget | None = host_target(resolved.config)
+        reason = ""
+    else:
+        target, reason = env_target(project.env)
+    if target is None:
+        add(label, Status.SKIP, f"not checked: {reason}")
+        return None
     if wait_seconds > 0:
         result = wait_for_database(target, timeout, wait_seconds)
     else:
         result = check_database(target, timeout)
-    label = "database" if mode != PostgresMode.BUNDLED.value else "database (bundled)"
     if result.ok:
-        add(label, Status.OK, f"{where}: PostgreSQL {result.server_version}, can create tables")
+        add(
+            label,
+            Status.OK,
+            f"{target.where}: PostgreSQL {result.server_version}, can create tables",
+        )
     else:
         add(label, Status.FAIL, result.message)
+    return result
+
+
+def env_target(env: Mapping[str, str]) -> tuple[DbTarget | None, str]:
+    """Where the wizard reaches the database, read straight from .env values.
+
+    For a .env whose other settings are invalid: (target, "") or (None, why not).
+    """
+    from wizard.database import DbTarget
+
+    mode, _ = parse_choice(PostgresMode, env.get("POSTGRES_MODE", ""), "POSTGRES_MODE")
+    if mode is None:
+        return None, "POSTGRES_MODE is not bundled or external"
+    keys = ["POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD"]
+    if mode is PostgresMode.BUNDLED:
+        keys.append("POSTGRES_HOST_PORT")
+        port_key = "POSTGRES_HOST_PORT"
+    else:
+        keys += ["POSTGRES_HOST", "POSTGRES_PORT"]
+        port_key = "POSTGRES_PORT"
+    absent = [key for key in keys if not env.get(key)]
+    if absent:
+        return None, f"{', '.join(absent)} missing from .env"
+    port, problem = parse_port(env[port_key], port_key)
+    if port is None:
+        return None, problem or f"{port_key} is not a port"
+    if mode is PostgresMode.BUNDLED:
+        bind = env.get("BIND_ADDRESS", "") or "127.0.0.1"
+        host, sslmode, sslrootcert = (
+            "127.0.0.1" if bind == "0.0.0.0" else bind,
+            "prefer",
+            "",
+        )
+    else:
+        host = env["POSTGRES_HOST"]
+        sslmode = env.get("POSTGRES_SSLMODE", "") or "prefer"
+        sslrootcert = env.get("POSTGRES_SSLROOTCERT", "")
+    return (
+        DbTarget(
+            host=host,
+            port=port,
+            dbname=env["POSTGRES_DB"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            sslmode=sslmode,
+            sslrootcert=sslrootcert,
+        ),
+        "",
+    )

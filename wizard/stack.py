@@ -12,33 +12,52 @@ from dataclasses import dataclass
 from pathlib import Path
 
 COMPOSE_TIMEOUT_S = 300.0
+PROBE_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Compose:
+    """How to run compose here: `command`, or None and `missing` saying why not (one phrase)."""
+
+    command: tuple[str, ...] | None
+    missing: str = ""
 
 
 @dataclass(frozen=True)
 class StartResult:
     ok: bool
-    message: str  # one sentence: what ran, and on failure the last line compose printed
+    message: str  # one sentence: what ran, and on failure why
 
 
-def compose_command() -> list[str] | None:
-    """`docker compose` when the Docker CLI has the compose plugin, else None."""
+def find_compose() -> Compose:
+    """`docker compose` when the Docker CLI on PATH has the compose plugin."""
     docker = shutil.which("docker")
     if docker is None:
-        return None
+        return Compose(None, "there is no `docker` on PATH")
     try:
         probe = subprocess.run(
             [docker, "compose", "version"],
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=PROBE_TIMEOUT_S,
             stdin=subprocess.DEVNULL,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return [docker, "compose"] if probe.returncode == 0 else None
+    except subprocess.TimeoutExpired:
+        return Compose(None, f"`docker compose version` did not answer in {PROBE_TIMEOUT_S:g} s")
+    except OSError as exc:
+        return Compose(None, f"`{docker}` cannot be run ({exc.strerror})")
+    if probe.returncode != 0:
+        return Compose(None, f"`{docker}` has no compose plugin (`docker compose version` failed)")
+    return Compose((docker, "compose"))
 
 
-def start_postgres(project_dir: Path, command: list[str]) -> StartResult:
+def compose_command() -> list[str] | None:
+    """`docker compose` when the Docker CLI has the compose plugin, else None."""
+    found = find_compose()
+    return list(found.command) if found.command else None
+
+
+def start_postgres(project_dir: Path, command: list[str] | tuple[str, ...]) -> StartResult:
     """`docker compose up -d postgres` in the project directory (COMPOSE_FILE comes from .env).
 
     compose's output is not shown: its errors can quote .env lines, secrets included.
@@ -62,4 +81,4 @@ def start_postgres(project_dir: Path, command: list[str]) -> StartResult:
             f"`docker compose up -d postgres` failed (exit {done.returncode}); run it yourself "
             "in the project directory to see why",
         )
-    return StartResult(True, "started the postgres service (docker compose up -d postgres)")
+    return StartResult(True, "Started the postgres service (docker compose up -d postgres).")
