@@ -261,9 +261,9 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
     def body() -> int:
         from wizard.answers import Answers, Source
         from wizard.project import load_project
-        from wizard.resolve import build, existing_answers
+        from wizard.resolve import build
         from wizard.review import rows
-        from wizard.setup import settings_json
+        from wizard.setup import Request, layered, settings_json
         from wizard.ui import UI, print_json
 
         root = project_dir.resolve()
@@ -272,13 +272,20 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
             from wizard.model import InputError
 
             raise InputError([f"--project-dir: {root} has no .env; run `wizard setup` first"])
-        answers = Answers([(Source.EXISTING, existing_answers(project.env, project.documents))])
-        resolved = build(answers, cwd=root, existing_documents=project.documents)
+        # The current deployment exactly as a re-run sees it, with nothing given on top (flags
+        # and WIZARD_* variables describe a run, not the configuration). A document directory
+        # that has gone is reported rather than a reason to show nothing.
+        inputs = Answers([(Source.DEFAULT, {"create_doc_dirs": True})])
+        request = Request(project_dir=root, cwd=root, inputs=inputs, interactive=False)
+        resolved = build(layered(request, project), cwd=root, existing_documents=project.documents)
+        ui = UI()
         if json_output:
-            print_json(settings_json(resolved))
-        UI().review_table(
-            rows(resolved, project.env, project.env), title=f"Configuration of {root}"
-        )
+            settings = settings_json(resolved)
+            settings["sources"].pop("create_doc_dirs", None)
+            print_json(settings)
+        ui.review_table(rows(resolved, project.env, project.env), title=f"Configuration of {root}")
+        for missing in resolved.create_dirs:
+            ui.warn(f"The document directory {missing} does not exist.")
         return EXIT_OK
 
     _run(body, json_output)

@@ -57,13 +57,20 @@ def text(message: str, default: str = "", validate: Validator | None = None) -> 
 
 
 def path(message: str, default: str = "", validate: Validator | None = None) -> str:
-    result: str = questionary.path(
+    """A directory path, completed with Tab or while typing; Enter always accepts the text.
+
+    questionary.path's Enter only closes the completion menu when one is open, and the menu opens
+    by itself after every `/`: whether Enter took the typed path then depended on typing speed.
+    """
+    from questionary.prompts.path import GreatUXPathCompleter
+
+    result: str = questionary.text(
         message,
         default=default,
         validate=_validate(validate),
-        only_directories=True,
         style=STYLE,
         qmark="?",
+        completer=GreatUXPathCompleter(only_directories=True, expanduser=True),
     ).unsafe_ask()
     return result
 

@@ -85,28 +85,43 @@ def host_target(config: Config, password: str | None = None) -> DbTarget:
 
 
 def check_answers_database(answers: Answers, timeout: int) -> DbCheck:
-    """Step 2's connection check: the external server as the answers so far describe it."""
-    from wizard.database import check_database
+    """Step 2's connection check: the external server as the answers so far describe it.
 
-    fields: dict[str, Any] = {
-        "host": str(answers.value("postgres_host") or ""),
-        "port": int(str(answers.value("postgres_port") or 5432)),
-        "dbname": str(answers.value("postgres_db") or "docsearch"),
-        "user": str(answers.value("postgres_user") or "docsearch"),
-        "password": str(answers.value("postgres_password") or ""),
-        "sslmode": str(answers.value("postgres_sslmode") or "prefer"),
-        "sslrootcert": os.path.expanduser(str(answers.value("postgres_sslrootcert") or "")),
-    }
-    if not fields["password"]:
+    A value the check cannot use (a port that is not a number, an unknown sslmode, no
+    password) is a failed check naming it, never an exception.
+    """
+    from wizard.database import check_database
+    from wizard.model import SslMode, parse_choice, parse_port
+
+    user = str(answers.value("postgres_user") or "docsearch")
+    port, port_problem = parse_port(answers.value("postgres_port") or 5432, "port")
+    sslmode, sslmode_problem = parse_choice(
+        SslMode, answers.value("postgres_sslmode") or SslMode.PREFER.value, "sslmode"
+    )
+    password = str(answers.value("postgres_password") or "")
+    problem = port_problem or sslmode_problem
+    if not problem and not password:
+        problem = (
+            f"No password was given for the external server; enter the password of role {user}."
+        )
+    if problem or port is None or sslmode is None:
         return DbCheck(
             ok=False,
-            problem=DbProblem.AUTH,
-            message="No password was given for the external server; enter the password of "
-            f"role {fields['user']}.",
+            problem=DbProblem.AUTH if not password else DbProblem.OTHER,
+            message=problem or "the connection settings are incomplete",
             server_version=None,
             can_create=None,
         )
-    return check_database(DbTarget(**fields), timeout)
+    target = DbTarget(
+        host=str(answers.value("postgres_host") or "").strip(),
+        port=port,
+        dbname=str(answers.value("postgres_db") or "docsearch"),
+        user=user,
+        password=password,
+        sslmode=sslmode.value,
+        sslrootcert=os.path.expanduser(str(answers.value("postgres_sslrootcert") or "").strip()),
+    )
+    return check_database(target, timeout)
 
 
 # --- ports ---------------------------------------------------------------------------------------
@@ -121,6 +136,8 @@ def planned_ports(project: Project, config: Config) -> list[PublishedPort]:
         files.append(
             local if local.exists() else resources.data_root() / resources.POSTGRES_COMPOSE
         )
+    if project.own_override is not None:
+        files.append(project.own_override)
     env = {**project.env, **env_values(project, config)}
     return published_ports(files, env)
 
@@ -163,6 +180,8 @@ def _current_ports(project: Project) -> list[PublishedPort]:
         local = project.root / resources.POSTGRES_COMPOSE
         if project.env.get("POSTGRES_MODE", "bundled") == "bundled" and local.exists():
             files.append(local)
+        if project.own_override is not None:
+            files.append(project.own_override)
         return published_ports(files, project.env)
     except ComposeError:
         return []
@@ -172,9 +191,12 @@ def _current_ports(project: Project) -> list[PublishedPort]:
 
 
 def layered(request: Request, project: Project) -> Answers:
-    return request.inputs.below(
-        Source.EXISTING, existing_answers(project.env, project.documents)
-    ).below(Source.DEFAULT, {"gpu_ids": ",".join(project.gpu_ids)} if project.gpu_ids else {})
+    existing = existing_answers(project.env, project.documents)
+    if project.gpu_ids:
+        # Recorded in the override's x-wizard block: part of the current deployment, like the
+        # document directories (`wizard show` must not call them a default).
+        existing["gpu_ids"] = ",".join(project.gpu_ids)
+    return request.inputs.below(Source.EXISTING, existing)
 
 
 def run(request: Request, ui: UI) -> Outcome:
@@ -204,9 +226,20 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
         resolved = _interactive(request, project, answers, ui)
     else:
         resolved = build(answers, cwd=request.cwd, existing_documents=project.documents)
-        _non_interactive_checks(project, resolved, ui)
+        # Until the rotation has run, the server knows only the current password: check with
+        # that one (the rotation itself proves the new one).
+        rotating = resolved.rotate_postgres_password and resolved.previous_password
+        _non_interactive_checks(project, _keep_password(resolved) if rotating else resolved, ui)
     if project.configured:
-        _rerun_checks(resolved, ui, warned=request.interactive)
+        # A rotation chosen at the prompt was warned about there; one given as a flag was not.
+        prompted = resolved.sources.get("rotate_jwt_secret") is Source.PROMPT
+        current_jwt = project.env.get("JWT_SECRET_KEY")
+        _rerun_checks(
+            resolved,
+            ui,
+            warned=request.interactive and prompted,
+            jwt_changed=bool(current_jwt) and current_jwt != resolved.config.jwt_secret,
+        )
 
     files = plan(project, resolved.config)
     outcome = Outcome(resolved=resolved, project=project, files=files, result=None, dry_run=dry_run)
@@ -221,6 +254,7 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
             ui.diff(text)
         if not outcome.diffs:
             ui.info("Nothing would change.")
+        _apply_password_rotation(resolved, ui, request.interactive, dry_run=True)
         return outcome
 
     resolved, undo_rotation = _apply_password_rotation(resolved, ui, request.interactive)
@@ -270,17 +304,29 @@ def _non_interactive_checks(project: Project, resolved: Resolved, ui: UI) -> Non
     if config.database.mode is PostgresMode.EXTERNAL and not resolved.option("skip_db_check"):
         from wizard.database import check_database
 
-        result = check_database(host_target(config), resolved.db_timeout)
+        target = host_target(config)
+        with ui.status(f"Connecting to PostgreSQL at {target.where}"):
+            result = check_database(target, resolved.db_timeout)
         if not result.ok:
             raise CheckFailed(
                 f"Database check failed: {result.message}\nNothing was written; fix the settings "
                 "or pass --skip-db-check."
             )
-        ui.success(f"Database: PostgreSQL {result.server_version}, can create tables.")
+        ui.success(
+            f"Database: PostgreSQL {result.server_version} at {target.where}, can create tables."
+        )
+    elif config.database.mode is PostgresMode.EXTERNAL:
+        db = config.database
+        ui.warn(
+            f"Database check skipped (--skip-db-check): the connection to {db.host}:{db.port} "
+            "was not validated; run `wizard check` once the server is reachable."
+        )
 
 
-def _rerun_checks(resolved: Resolved, ui: UI, *, warned: bool) -> None:
-    if resolved.rotate_jwt_secret and not warned:
+def _rerun_checks(resolved: Resolved, ui: UI, *, warned: bool, jwt_changed: bool) -> None:
+    # A new JWT secret given as a value (WIZARD_JWT_SECRET, --jwt-secret-file) signs everyone
+    # out just as a rotation does.
+    if jwt_changed and not warned:
         ui.warn("The JWT secret is rotated: every signed-in user will have to sign in again.")
     bundled = resolved.config.database.mode is PostgresMode.BUNDLED
     if bundled and resolved.password_changed and not resolved.rotate_postgres_password:
@@ -304,21 +350,29 @@ def _validate_correction(resolved: Resolved, ui: UI) -> None:
 
 
 def _apply_password_rotation(
-    resolved: Resolved, ui: UI, interactive: bool
+    resolved: Resolved, ui: UI, interactive: bool, *, dry_run: bool = False
 ) -> tuple[Resolved, Callable[[], None] | None]:
     """ALTER ROLE on the live server before .env changes.
 
     Returns the Resolved to write (the same one, or one keeping the current password when the
-    person chose that) and an undo for a failed write.
+    person chose that) and an undo for a failed write. A `dry_run` changes nothing: it only
+    checks that the server accepts the current password, which the rotation needs, and raises
+    CheckFailed like the real run when it does not.
     """
     if not (resolved.rotate_postgres_password and resolved.previous_password):
         return resolved, None
-    from wizard.database import PasswordChangeError, change_password
+    from wizard.database import PasswordChangeError, change_password, check_database
 
     config = resolved.config
     old = host_target(config, password=resolved.previous_password)
     new_password = config.database.password
     try:
+        if dry_run:
+            check = check_database(old, resolved.db_timeout)
+            if check.server_version is None:  # no session: the rotation could not log in
+                raise PasswordChangeError(check)
+            ui.success("The server accepts the current PostgreSQL password: it can be rotated.")
+            return resolved, None
         with ui.status("Changing the PostgreSQL password on the server"):
             change_password(old, new_password, resolved.db_timeout)
     except PasswordChangeError as exc:
@@ -329,7 +383,7 @@ def _apply_password_rotation(
                 "changing only .env would make the stack fail with 'password authentication "
                 "failed' on its next start. Start it (docker compose up -d postgres) and re-run."
             )
-        if interactive:
+        if interactive and not dry_run:
             from wizard import prompter
 
             ui.problem(explanation)
@@ -368,21 +422,32 @@ def _keep_password(resolved: Resolved) -> Resolved:
 
 
 def _start_database(request: Request, resolved: Resolved, ui: UI, outcome: Outcome) -> None:
-    """--start-db (or yes at the interactive offer): start the bundled server and validate it."""
+    """--start-db (or yes at the interactive offer): start the bundled server and validate it.
+
+    Runs after the files are written, so every failure says so: the configuration is in place
+    and only the start (or the check) is left to do.
+    """
     config = resolved.config
-    if config.database.mode is not PostgresMode.BUNDLED:
-        return
     wanted = resolved.option("start_db")
+    if config.database.mode is not PostgresMode.BUNDLED:
+        if wanted:
+            ui.warn(
+                "--start-db starts the bundled PostgreSQL only; the external one is left as is."
+            )
+        return
     if not wanted and not request.interactive:
         return
-    from wizard.stack import compose_command, start_postgres
+    from wizard.stack import find_compose, start_postgres
 
-    command = compose_command()
-    if command is None:
+    written = ", ".join(outcome.result.written) if outcome.result else ""
+    done = f"The files were written ({written})" if written else "The files are in place"
+    then = "  then  ".join(outcome.next_steps)
+    compose = find_compose()
+    if compose.command is None:
         if wanted:
             raise CheckFailed(
-                "--start-db: `docker compose` is not available on this host; the files were "
-                "written: start the stack where Docker runs"
+                f"{done}, but --start-db could not start PostgreSQL: `docker compose` is not "
+                f"available here ({compose.missing}).\nWhere Docker runs: {then}"
             )
         return
     if not wanted:
@@ -390,18 +455,25 @@ def _start_database(request: Request, resolved: Resolved, ui: UI, outcome: Outco
 
         if not prompter.confirm("Start PostgreSQL now and check the connection?", default=True):
             return
-    started = start_postgres(request.project_dir, command)
+    with ui.status("Starting PostgreSQL (docker compose up -d postgres)"):
+        started = start_postgres(request.project_dir, compose.command)
     if not started.ok:
-        raise CheckFailed(f"{started.message}; the files were written")
+        raise CheckFailed(f"{done}, but PostgreSQL was not started: {started.message}.")
     ui.success(started.message)
     from wizard.database import wait_for_database
 
+    # 60 s: a first start initialises the data volume before the server accepts connections.
     with ui.status("Waiting for PostgreSQL to accept connections"):
         result = wait_for_database(host_target(config), resolved.db_timeout, 60)
     outcome.checks.append({"name": "database", "ok": result.ok, "detail": result.message})
     if not result.ok:
-        raise CheckFailed(f"PostgreSQL was started but does not answer: {result.message}")
-    ui.success(f"PostgreSQL {result.server_version} answers and the app's role can create tables.")
+        raise CheckFailed(
+            f"{done} and PostgreSQL was started, but it does not answer: {result.message}"
+        )
+    ui.success(
+        f"Database: PostgreSQL {result.server_version} at {config.host_address}:"
+        f"{config.database.host_port} answers, and the app's role can create tables."
+    )
     outcome.next_steps = [*outcome.next_steps[:-2], "docker compose up -d", f"{program()} check"]
 
 
@@ -447,11 +519,8 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
     while True:
         for number in todo:
             session.run_step(number)
-        try:
-            resolved = build(session.current, cwd=request.cwd, existing_documents=project.documents)
-        except InputError as exc:
-            ui.problems(exc.problems)
-            raise
+        # An InputError here (a bad flag, say) is printed once, by the CLI, with exit 2.
+        resolved = build(session.current, cwd=request.cwd, existing_documents=project.documents)
         if not resolved.option("skip_port_check"):
             resolved = _interactive_ports(project, resolved, session, ui)
         ui.step_header(5, 5, "Review")
@@ -474,6 +543,7 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
 
 def _interactive_ports(project: Project, resolved: Resolved, session: Any, ui: UI) -> Resolved:
     from wizard import prompter
+    from wizard.model import parse_port
 
     while True:
         blocking, warnings, notes = port_verdicts(project, resolved.config)
@@ -483,41 +553,39 @@ def _interactive_ports(project: Project, resolved: Resolved, session: Any, ui: U
             ui.warn(f"{status.problem} (unchanged since the last run; probably this stack)")
         if not blocking:
             return resolved
-        status = blocking[0]
-        ui.problem(status.problem or f"port {status.port.port} is taken")
+        for status in blocking:  # all of them: "Continue anyway" must not hide the second one
+            ui.problem(status.problem or f"port {status.port.port} is taken")
+        movable = next((s for s in blocking if s.port.variable == "POSTGRES_HOST_PORT"), None)
         choices = []
-        if status.port.variable == "POSTGRES_HOST_PORT":
+        if movable is not None:
             choices.append(("Use another port for PostgreSQL", "change"))
         choices += [("Continue anyway", "continue"), ("Stop: write nothing", "stop")]
         action = prompter.select("Port in use", choices, default=choices[0][1])
         if action == "stop":
             raise Cancelled()
-        if action == "continue":
+        if action == "continue" or movable is None:
             return resolved
-        suggestion = _free_port_after(status.port.port, resolved.config.host_address)
+        planned = {port.port for port in planned_ports(project, resolved.config)}
+        suggestion = _free_port_after(movable.port, avoid=planned)
         session.answered["postgres_host_port"] = prompter.text(
             "Host port for PostgreSQL",
             default=str(suggestion),
-            validate=lambda text: (
-                None
-                if text.strip().isdigit() and 0 < int(text) < 65536
-                else "PostgreSQL host port: use a whole number from 1 to 65535"
-            ),
+            validate=lambda text: parse_port(text, "PostgreSQL host port")[1],
         ).strip()
         resolved = build(session.current, cwd=session.cwd, existing_documents=project.documents)
 
 
-def _free_port_after(port: int, address: str) -> int:
-    import socket
+def _free_port_after(taken: PublishedPort, avoid: set[int] | frozenset[int] = frozenset()) -> int:
+    """The first port above `taken.port` that passes the same check, on the same address (an
+    IPv6 one included), as the port check that follows; skips the stack's other ports."""
+    from dataclasses import replace as moved
 
-    for candidate in range(port + 1, min(port + 200, 65535)):
-        with socket.socket() as sock:
-            try:
-                sock.bind((address, candidate))
-            except OSError:
-                continue
+    from wizard.ports import check_port
+
+    for candidate in range(taken.port + 1, min(taken.port + 200, 65536)):
+        if candidate not in avoid and check_port(moved(taken, port=candidate), "0.0.0.0").free:
             return candidate
-    return port
+    return taken.port
 
 
 # --- machine-readable result --------------------------------------------------------------------

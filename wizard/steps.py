@@ -7,6 +7,7 @@ they never write files. Validation uses the same functions as non-interactive mo
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,7 +156,16 @@ def _ask_external(s: Session) -> None:
                 message, default=str(s.value(key) or ""), validate=rule
             ).strip()
     if not s.fixed("postgres_sslmode"):
-        current = s.value("postgres_sslmode")
+        current = s.value("postgres_sslmode") or SslMode.PREFER.value
+        # "disable" is the bundled server's setting (plain TCP inside the compose network), no
+        # default for a server just switched to external; an external server's own is kept.
+        was_external = s.answers.layer(Source.EXISTING).get("postgres_mode") == (
+            PostgresMode.EXTERNAL.value
+        )
+        if current == SslMode.DISABLE.value and not (
+            was_external or "postgres_sslmode" in s.answered
+        ):
+            current = SslMode.PREFER.value
         s.answered["postgres_sslmode"] = prompter.select(
             "TLS (sslmode)",
             [
@@ -165,9 +175,14 @@ def _ask_external(s: Session) -> None:
                 ("verify-full: TLS, CA and host name verified", SslMode.VERIFY_FULL.value),
                 ("disable: no TLS (trusted networks only)", SslMode.DISABLE.value),
             ],
-            default=current if current and current != SslMode.DISABLE.value else "prefer",
+            default=current,
         )
-    if SslMode(s.value("postgres_sslmode")).verifies and not s.fixed("postgres_sslrootcert"):
+    from wizard.model import parse_choice
+
+    # A flag may say "VERIFY-FULL" or something invalid: parse it as the model does (an invalid
+    # value is reported by the connection check and the final validation, not by a crash).
+    sslmode, _ = parse_choice(SslMode, s.value("postgres_sslmode") or "", "sslmode")
+    if sslmode is not None and sslmode.verifies and not s.fixed("postgres_sslrootcert"):
         s.answered["postgres_sslrootcert"] = prompter.path(
             "CA certificate file (PEM) that signed the server's certificate",
             default=str(s.value("postgres_sslrootcert") or ""),
@@ -189,7 +204,21 @@ def _file_rule(text: str) -> str | None:
 
 def _external_connects(s: Session) -> bool:
     """Connect before going on; on failure offer retry, correction or continuing unvalidated."""
+    from wizard.model import parse_choice
+
     assert s.check_database is not None
+    # What "Change the connection settings" would ask again.
+    keys = [
+        "postgres_host",
+        "postgres_port",
+        "postgres_db",
+        "postgres_user",
+        "postgres_sslmode",
+        "postgres_password",
+    ]
+    sslmode, _ = parse_choice(SslMode, s.value("postgres_sslmode") or "", "sslmode")
+    if sslmode is not None and sslmode.verifies:
+        keys.append("postgres_sslrootcert")
     while True:
         with s.ui.status("Connecting to the database"):
             result = s.check_database(s.current)
@@ -198,15 +227,16 @@ def _external_connects(s: Session) -> bool:
             s.answered["skip_db_check"] = False
             return True
         s.ui.problem(result.message)
-        action = prompter.select(
-            "What now?",
-            [
-                ("Change the connection settings", "change"),
-                ("Try again", "retry"),
-                ("Continue without validation (shown in the review)", "skip"),
-            ],
-            default="change",
-        )
+        choices = [
+            ("Change the connection settings", "change"),
+            ("Try again", "retry"),
+            ("Continue without validation (shown in the review)", "skip"),
+        ]
+        if all(s.fixed(key) for key in keys):
+            # Flags (or the environment, or the answers file) fixed every setting for this run:
+            # nothing could be changed here, so do not offer it.
+            choices = choices[1:]
+        action = prompter.select("What now?", choices, default=choices[0][1])
         if action == "skip":
             s.answered["skip_db_check"] = True
             return True
@@ -240,6 +270,15 @@ def _ask_secret(
     rotate_key = f"rotate_{key}"
     if s.fixed(key) or s.fixed(rotate_key):
         return
+    # Back from the review (or from a failed connection), the earlier answer is the default: a
+    # secret typed a moment ago must not be swapped for a generated one by pressing Enter.
+    typed_before: str | None = s.answered.get(key)
+    rotating_before = bool(s.answered.get(rotate_key))
+    earlier: str | None
+    if key in s.answered:
+        earlier = "rotate-generate" if rotating_before else "generate"
+    else:
+        earlier = "keep" if rotate_key in s.answered else None
     s.answered.pop(key, None)
     s.answered[rotate_key] = False
     if s.existing(key):
@@ -257,19 +296,33 @@ def _ask_secret(
             (f"Enter my own (at least {minimum} characters)", "enter"),
         ]
         default = "generate"
-    action = prompter.select(what.capitalize(), choices, default=default)
+    if typed_before is not None:
+        choices.insert(0, (f"Keep the {what} you entered", "typed"))
+        default = "typed"
+    elif earlier in {value for _, value in choices}:
+        default = earlier
+    action = prompter.select(_capitalized(what), choices, default=default)
+    if action == "typed":
+        s.answered[key] = typed_before
+        s.answered[rotate_key] = rotating_before
+        return
     if action in ("rotate-generate", "rotate-enter"):
         s.answered[rotate_key] = True
     if action in ("enter", "rotate-enter"):
         s.answered[key] = _typed_twice(s, what, _env_safe(rule, what, env_key))
-    elif action == "generate":
+    elif action in ("generate", "rotate-generate"):
         s.answered[key] = None
+
+
+def _capitalized(what: str) -> str:
+    # Not str.capitalize(): that lowercases the rest ("Postgresql password", "Jwt secret").
+    return what[:1].upper() + what[1:]
 
 
 def _typed_twice(s: Session, what: str, rule: prompter.Validator) -> str:
     while True:
-        first = prompter.secret(f"{what.capitalize()} (hidden)", validate=rule)
-        second = prompter.secret(f"{what.capitalize()} again")
+        first = prompter.secret(f"{_capitalized(what)} (hidden)", validate=rule)
+        second = prompter.secret(f"{_capitalized(what)} again")
         if first == second:
             return first
         # Caught here, not by a validator: the second prompt cannot see the first answer's text.
@@ -299,7 +352,10 @@ def step_documents(s: Session) -> None:
         else:
             action = "add"
         if action == "done":
-            break
+            if _listed_directories_settled(s, current, create):
+                create = create or any(not Path(item).exists() for item in current)
+                break
+            continue
         if action == "remove":
             gone = prompter.select(
                 "Remove which?", [(item, item) for item in current], default=current[-1]
@@ -315,16 +371,40 @@ def step_documents(s: Session) -> None:
         if problem:
             s.ui.problem(problem)
             continue
+        # Before offering to create it: a missing directory typed twice is still a duplicate.
+        if any(os.path.realpath(item) == os.path.realpath(path) for item in current):
+            s.ui.info(f"{path} is already in the list.")
+            continue
         if not path.exists():
             if not prompter.confirm(f"{path} does not exist. Create it?", default=True):
                 continue
             create = True
-        if any(os.path.realpath(item) == os.path.realpath(path) for item in current):
-            s.ui.info(f"{path} is already in the list.")
-            continue
         current.append(str(path))
     s.answered["doc_dir"] = current
     s.answered["create_doc_dirs"] = create
+
+
+def _listed_directories_settled(s: Session, current: list[str], create: bool) -> bool:
+    """False when a listed directory cannot be used as it is: one may have gone since the last
+    run. Settled here, where it can be removed or created, rather than by the final validation
+    after every other question."""
+    unusable = [
+        problem
+        for item in current
+        if (problem := document_dir_problem(Path(item), "document directory", create=True))
+    ]
+    for problem in unusable:
+        s.ui.problem(problem)
+    if unusable:
+        return False
+    missing = [item for item in current if not Path(item).exists()]
+    if not missing or create:
+        return True
+    return prompter.confirm(
+        f"{'; '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist. Create "
+        f"{'it' if len(missing) == 1 else 'them'}?",
+        default=True,
+    )
 
 
 def _absolute(text: str, cwd: Path) -> Path:
@@ -379,9 +459,9 @@ def _ask_bind_address(s: Session) -> None:
             default="" if current in known else current,
             validate=lambda text: parse_bind_address(text, "bind address")[1],
         ).strip()
-    if address == "0.0.0.0":
+    if ipaddress.ip_address(address).is_unspecified:  # 0.0.0.0, or :: typed as another address
         s.ui.warn(
-            "0.0.0.0 publishes the web UI, the API and PostgreSQL on every network interface: "
+            f"{address} publishes the web UI, the API and PostgreSQL on every network interface: "
             "make sure a firewall protects them."
         )
     s.answered["bind_address"] = address

@@ -29,7 +29,11 @@ class UI:
         self.console.print()
         line = Text.assemble((f"Step {number} of {total}", "bold"), "  ", (title, "bold cyan"))
         self.console.print(line)
-        self.console.print(ProgressBar(total=total, completed=number, width=40))
+        # A bare ProgressBar ends without a newline (it is meant for table cells), so the next
+        # line, or a prompt drawn over it, would start on the bar's line: a grid row ends it.
+        bar = Table.grid()
+        bar.add_row(ProgressBar(total=total, completed=number, width=40))
+        self.console.print(bar)
 
     def _line(self, text: Text) -> None:
         # Messages are never wrapped: a path or a command must stay copyable.
@@ -62,7 +66,8 @@ class UI:
     def review_table(self, rows: Sequence[Row], title: str = "Review") -> None:
         table = Table(title=title, title_justify="left", show_lines=False)
         table.add_column("Setting", style="bold")
-        table.add_column("Value")
+        # Folded, not cut with an ellipsis: a document directory must be readable in full.
+        table.add_column("Value", overflow="fold")
         table.add_column("From", style="dim")
         table.add_column("", style="yellow")
         for row in rows:

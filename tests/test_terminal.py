@@ -1,0 +1,197 @@
+"""The real `wizard` command in a real terminal (tmux): what a person sees and types.
+
+Each test starts its own tmux server on its own socket, runs the installed console script in a
+100x30 terminal, waits for each prompt to show before typing (as a person does: typed ahead, a
+terminal in cooked mode would echo the keys, the password included) and kills the server after.
+The command is followed by `echo EXIT=$?`, so the exit status is read off the screen.
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+from keys import Tmux, tmux
+
+WIZARD = Path(sys.executable).parent / "wizard"
+PASSWORD = "tmux pa$$w'rd #${HOME}"  # 22 characters, never to be seen on the screen
+
+pytestmark = pytest.mark.skipif(
+    not Path("/usr/bin/tmux").exists() or not WIZARD.exists(),
+    reason="needs tmux and the installed wizard console script",
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "deploy"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Tmux]:
+    bin_dir = tmp_path / "bin"  # no nvidia-smi, no docker: a host without a GPU
+    bin_dir.mkdir()
+    env = {
+        "PATH": str(bin_dir),
+        "HOME": str(tmp_path),
+        "SHELL": "/bin/sh",
+        "LC_ALL": "C.UTF-8",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }
+    with tmux(env) as term:
+        yield term
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start(terminal: Tmux, project: Path, *flags: str) -> None:
+    command = shlex.join([str(WIZARD), "setup", "--project-dir", str(project), *flags])
+    terminal.start(command, cwd=project)
+
+
+class Typed(str):
+    """Keys typed as literal text (tmux send-keys -l), as opposed to a key name like Enter."""
+
+
+def nothing_written(project: Path) -> None:
+    names = sorted(p.name for p in project.iterdir())
+    assert names in ([], [".wizard.lock"]), names
+
+
+def test_setup_in_a_real_terminal_through_all_five_steps(
+    terminal: Tmux, project: Path, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    (docs / "2024").mkdir(parents=True)
+    port = free_port()
+    screens: list[str] = []
+
+    def answer(prompt: str, *keys: str) -> None:
+        """Wait for `prompt`, then press `keys` (tmux key names; Typed(...) is typed as text)."""
+        screens.append(terminal.expect(prompt))
+        for key in keys:
+            if isinstance(key, Typed):
+                terminal.type(key)
+            else:
+                terminal.press(key)
+
+    start(terminal, project)
+    answer("? Deployment type", "Enter")  # CPU: no GPU here
+    answer("? PostgreSQL server", "Enter")  # bundled
+    answer("? Host port for PostgreSQL", "C-u", Typed(str(port)), "Enter")
+    answer("? PostgreSQL password", "Down", "Enter")  # enter my own
+    answer("? PostgreSQL password (hidden)", Typed("too-short"), "Enter")
+    answer("9 characters is too short; use at least 16", "C-u", Typed(PASSWORD), "Enter")
+    answer("? PostgreSQL password again", Typed(PASSWORD), "Enter")
+    # The completion menu opens while the path is typed; Enter must still take the path.
+    answer("? Directory with documents to search", Typed(f"{docs}/"))
+    answer("2024/", "Enter")
+    answer("? Document directories", "Enter")  # Done
+    answer("? JWT secret", "Enter")  # generate
+    answer("? Access-token lifetime in minutes", "C-u", Typed("30"), "Enter")
+    answer("? Log level", "Enter")
+    answer("? Published ports bind to", "Down", "Enter")  # 0.0.0.0
+    answer("0.0.0.0 publishes the web UI")
+    answer("? Write this configuration?", "Enter")
+
+    assert terminal.exit_status() == 0
+    screen = terminal.screen()
+    assert "Wrote .env" in screen
+    for seen in [*screens, screen]:
+        assert PASSWORD not in seen and "too-short" not in seen
+    # Each step's header and bar stand on their own lines; nothing is drawn over them.
+    assert [line for line in screen.splitlines() if line.startswith("Step ")] == [
+        "Step 1 of 5  Deployment type",
+        "Step 2 of 5  PostgreSQL",
+        "Step 3 of 5  Document directories",
+        "Step 4 of 5  Security",
+        "Step 5 of 5  Review",
+    ]
+    assert any(
+        line.startswith("GPU detection: nvidia-smi not found") for line in screen.splitlines()
+    )
+
+    values = dotenv_values(project / ".env", interpolate=False)
+    assert values["POSTGRES_PASSWORD"] == PASSWORD
+    assert values["POSTGRES_HOST_PORT"] == str(port)
+    assert values["ACCESS_TOKEN_EXPIRE_MINUTES"] == "30"
+    assert values["BIND_ADDRESS"] == "0.0.0.0"
+    assert values["DOCUMENT_PATHS"] == "/mnt/docs/docs"
+    assert (project / ".env").stat().st_mode & 0o777 == 0o600
+    assert f"source: {docs}\n" in (project / "docker-compose.override.yml").read_text()
+
+
+def test_ctrl_c_in_step_2_exits_130_and_writes_nothing(terminal: Tmux, project: Path) -> None:
+    start(terminal, project, "--skip-port-check")
+    terminal.expect("? Deployment type")
+    terminal.press("Enter")
+    terminal.expect("? PostgreSQL server")
+    terminal.press("C-c")
+
+    assert terminal.exit_status() == 130
+    assert "interrupted: nothing was written" in terminal.screen()
+    nothing_written(project)
+
+
+# (prompt to wait for, keys to press there): the way to each step's first prompt.
+TO_STEP_3 = [
+    ("? Deployment type", ["Enter"]),
+    ("? PostgreSQL server", ["Enter"]),
+    ("? Host port for PostgreSQL", ["Enter"]),
+    ("? PostgreSQL password", ["Enter"]),
+]
+TO_STEP_4 = [
+    *TO_STEP_3,
+    ("? Directory with documents to search", [Typed("/"), "Enter"]),
+    ("? Document directories", ["Enter"]),
+]
+TO_STEP_5 = [
+    *TO_STEP_4,
+    ("? JWT secret", ["Enter"]),
+    ("? Access-token lifetime in minutes", ["Enter"]),
+    ("? Log level", ["Enter"]),
+    ("? Published ports bind to", ["Enter"]),
+]
+CTRL_C_AT = {
+    "step 1": ([], "? Deployment type"),
+    "step 2 hidden password": (
+        [*TO_STEP_3[:3], ("? PostgreSQL password", ["Down", "Enter"])],
+        "? PostgreSQL password (hidden)",
+    ),
+    "step 3": (TO_STEP_3, "? Directory with documents to search"),
+    "step 4": (TO_STEP_4, "? JWT secret"),
+    "step 5": (TO_STEP_5, "? Write this configuration?"),
+}
+
+
+@pytest.mark.parametrize("where", list(CTRL_C_AT))
+def test_ctrl_c_at_every_step_exits_130_and_writes_nothing(
+    terminal: Tmux, project: Path, where: str
+) -> None:
+    path, last = CTRL_C_AT[where]
+    start(terminal, project, "--skip-port-check")
+    for prompt, keys in path:
+        terminal.expect(prompt)
+        for key in keys:
+            terminal.type(key) if isinstance(key, Typed) else terminal.press(key)
+    terminal.expect(last)
+    terminal.type("half-typed")  # a select ignores it; a text prompt holds it
+    terminal.press("C-c")
+
+    assert terminal.exit_status() == 130
+    screen = terminal.screen()
+    assert "interrupted: nothing was written" in screen
+    assert "Traceback" not in screen
+    nothing_written(project)
