@@ -717,7 +717,6 @@ def interactive(project: Path, *script: str | Expect, **flags: Any) -> Driven[Ou
 
 STEP_1 = ENTER  # CPU (no GPU here)
 EXTERNAL = DOWN + ENTER
-ENTER_MY_OWN = DOWN + ENTER  # first time: [generate, enter my own]
 STEP_4 = ENTER * 4  # generate the JWT secret, token lifetime, log level, bind address
 WRITE = ENTER
 
@@ -733,8 +732,16 @@ def external_answers(app: AppDatabase) -> str:
     )
 
 
+ENTER_MY_OWN = DOWN + ENTER  # bundled, first time: [generate, enter my own]
+
+
 def password_twice(password: str) -> str:
     return typed(password) + typed(password)
+
+
+def server_password(password: str) -> str:
+    """An external server's password is asked once (the connection proves it); no generating."""
+    return typed(password)
 
 
 @pytest.mark.usefixtures("no_tools")
@@ -749,15 +756,14 @@ def test_interactive_wrong_password_is_corrected_at_the_retry_prompt(
         STEP_1,
         EXTERNAL,
         external_answers(app),
-        ENTER_MY_OWN,
-        password_twice(WRONG_PASSWORD),
+        server_password(WRONG_PASSWORD),
         Expect("What now?"),
         ENTER,  # "Change the connection settings" (the default)
         ENTER * 4,  # host, port, database and user keep what was typed
         ENTER,  # sslmode
-        Expect("Keep the PostgreSQL password you entered"),
-        down(2) + ENTER,  # "Enter my own"
-        password_twice(TYPED_PASSWORD),
+        Expect("Keep the current password"),
+        DOWN + ENTER,  # "Enter the server's password"
+        server_password(TYPED_PASSWORD),
         Expect("Directory with documents"),
         typed(str(docs)) + ENTER,
         STEP_4,
@@ -790,8 +796,7 @@ def test_interactive_continue_without_validation_is_shown_in_the_review(
         STEP_1,
         EXTERNAL,
         external_answers(app),
-        ENTER_MY_OWN,
-        password_twice(WRONG_PASSWORD),
+        server_password(WRONG_PASSWORD),
         Expect("What now?"),
         down(2) + ENTER,  # "Continue without validation"
         Expect("Directory with documents"),
@@ -836,8 +841,7 @@ def test_interactive_try_again_connects_once_the_server_is_up(
         STEP_1,
         EXTERNAL,
         external_answers(app),
-        ENTER_MY_OWN,
-        password_twice(TYPED_PASSWORD),
+        server_password(TYPED_PASSWORD),
         Expect("What now?"),
         DOWN + ENTER,  # "Try again"
         Expect("Directory with documents"),
@@ -890,7 +894,7 @@ def test_interactive_settings_fixed_by_flags_offer_no_change_at_the_retry_prompt
 
 
 @pytest.mark.usefixtures("no_tools")
-def test_interactive_port_flag_that_is_not_a_number_is_reported_not_a_crash(
+def test_interactive_port_flag_that_is_not_a_number_is_reported_before_any_question(
     project: Path, app: AppDatabase, capsys: pytest.CaptureFixture[str]
 ) -> None:
     flags = {
@@ -901,21 +905,13 @@ def test_interactive_port_flag_that_is_not_a_number_is_reported_not_a_crash(
     }
 
     with pytest.raises(InputError) as raised:
-        interactive(
-            project,
-            STEP_1,
-            ENTER * 3,  # database, user, sslmode
-            Expect("What now?"),
-            down(2) + ENTER,  # "Continue without validation"
-            Expect("Directory with documents"),
-            typed(str(project / "docs")) + ENTER,
-            STEP_4,
-            **flags,
-        )
+        interactive(project, **flags)  # no keys: not one prompt is shown
 
-    assert "port: '54x2' is not a port" in capsys.readouterr().err
-    assert any("--postgres-port: '54x2' is not a port" in p for p in raised.value.problems)
-    assert sorted(os.listdir(project)) in (["docs"], [".wizard.lock", "docs"])
+    assert raised.value.problems == [
+        "--postgres-port: '54x2' is not a port; use a whole number from 1 to 65535"
+    ]
+    assert sorted(os.listdir(project)) == ["docs"]
+    assert app.password not in capsys.readouterr().err
 
 
 # --- --start-db -----------------------------------------------------------------------------------

@@ -257,11 +257,11 @@ def test_external_server_asks_again_after_a_refused_login_then_connects(
         project,
         STEP_1,
         external("127.0.0.1", postgres.port, postgres.dbname, postgres.user),
-        DOWN + ENTER + typed(wrong) + typed(wrong),
+        typed(wrong),  # an external server's password: asked once, no "generate" offered
         ENTER,  # What now? Change the connection settings
         ENTER * 5,  # host, port, database, user, sslmode: each keeps what was typed
-        down(2) + ENTER,  # not "Keep the PostgreSQL password you entered": enter another
-        typed(postgres.password) + typed(postgres.password),
+        DOWN + ENTER,  # not "Keep the current password": enter the server's password
+        typed(postgres.password),
         step_3(docs),
         STEP_4,
         WRITE,
@@ -285,7 +285,7 @@ def test_external_server_can_be_kept_unvalidated(
         project,
         STEP_1,
         external("127.0.0.1", closed, "docs", "reader"),
-        DOWN + ENTER + typed(PASSWORD) + typed(PASSWORD),
+        typed(PASSWORD),
         ENTER,  # What now? Change: nothing to change, so ...
         ENTER * 5,
         ENTER,  # keep the password entered

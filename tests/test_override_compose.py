@@ -52,12 +52,18 @@ def stack(tmp_path: Path) -> Path:
     return root
 
 
+EXTERNAL_PASSWORD = "the external server's password"
+
+
 def setup(project: Path, *args: str) -> None:
     """Non-interactive setup that must succeed. Ports are not checked: these tests are about the
-    files, and the base file's fixed ports (8080, 8000) may be taken on the machine running them."""
+    files, and the base file's fixed ports (8080, 8000) may be taken on the machine running them.
+    An external server's password is given (the wizard cannot generate the server's own)."""
+    env = {"WIZARD_POSTGRES_PASSWORD": EXTERNAL_PASSWORD} if "external" in args else None
     run = run_wizard(
         ["setup", "--skip-port-check", "--postgres-host-port", str(free_port()), *args],
         cwd=project,
+        env=env,
     )
     assert run.returncode == 0, run.stderr
 
@@ -319,7 +325,7 @@ def test_external_ca_file_is_mounted_into_the_database_clients_and_not_carried_t
             "my certs/root $ca.pem",
         ],
         cwd=tmp_path,
-        env={"WIZARD_PROJECT_DIR": str(stack)},
+        env={"WIZARD_PROJECT_DIR": str(stack), "WIZARD_POSTGRES_PASSWORD": EXTERNAL_PASSWORD},
     )
     assert run.returncode == 0, run.stderr
     env = read_env(stack)

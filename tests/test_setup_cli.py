@@ -558,7 +558,8 @@ def test_external_host_is_a_host_name_or_address(
     project: Path, host: str, in_url: str | None
 ) -> None:
     args = ["--doc-dir", "docs", "--postgres-mode", "external", "--skip-db-check"]
-    run = run_wizard(setup_args(*args, "--postgres-host", host), cwd=project)
+    env = {"WIZARD_POSTGRES_PASSWORD": "the server's own password"}
+    run = run_wizard(setup_args(*args, "--postgres-host", host), cwd=project, env=env)
     if in_url is None:
         assert run.returncode == 2
         [line] = problem_lines(run.stderr)
@@ -566,6 +567,23 @@ def test_external_host_is_a_host_name_or_address(
     else:
         assert run.returncode == 0, run.stderr
         assert in_url in str(read_env(project)["DATABASE_URL"])
+
+
+def test_external_server_without_its_password_is_refused_not_generated(project: Path) -> None:
+    args = ["--doc-dir", "docs", "--postgres-mode", "external", "--postgres-host", "db.internal"]
+    run = run_wizard(setup_args(*args, "--skip-db-check"), cwd=project)
+    assert run.returncode == 2
+    [line] = problem_lines(run.stderr)
+    assert "external server needs the password" in line
+    assert not (project / ".env").exists()
+
+
+def test_external_server_password_may_be_shorter_than_a_generated_one(project: Path) -> None:
+    args = ["--doc-dir", "docs", "--postgres-mode", "external", "--postgres-host", "db.internal"]
+    env = {"WIZARD_POSTGRES_PASSWORD": "short"}  # the server's, not ours to choose
+    run = run_wizard(setup_args(*args, "--skip-db-check"), cwd=project, env=env)
+    assert run.returncode == 0, run.stderr
+    assert read_env(project)["POSTGRES_PASSWORD"] == "short"
 
 
 # --- ports ----------------------------------------------------------------------------------------

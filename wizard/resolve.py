@@ -258,6 +258,10 @@ def _secret(
     return value, previous
 
 
+def _external_password_rule(value: str, field_name: str) -> str | None:
+    return None if value else f"{field_name}: the password is empty; give the role's password"
+
+
 def _database(
     c: _Collector, options: Mapping[str, bool], cwd: Path
 ) -> tuple[DatabaseSettings, str | None]:
@@ -271,10 +275,18 @@ def _database(
                 "without control characters"
             )
     host_port = c.take("postgres_host_port", parse_port)
+    external = mode is PostgresMode.EXTERNAL
+    if external and c.answers.get("postgres_password") is None:
+        c.problems.append(
+            "--postgres-password-file: an external server needs the password of its role; give "
+            "it with --postgres-password-file or WIZARD_POSTGRES_PASSWORD"
+        )
     password, previous = _secret(
         c,
         "postgres_password",
-        check_postgres_password,
+        # The wizard chooses a bundled server's password, so it sets the bar; an external
+        # server's password is whatever that server has.
+        _external_password_rule if external else check_postgres_password,
         "POSTGRES_PASSWORD",
         options["rotate_postgres_password"],
     )

@@ -245,6 +245,9 @@ def _external_connects(s: Session) -> bool:
 
 
 def _ask_password(s: Session) -> None:
+    if s.value("postgres_mode") == PostgresMode.EXTERNAL.value:
+        _ask_server_password(s)
+        return
     _ask_secret(
         s,
         key="postgres_password",
@@ -253,6 +256,34 @@ def _ask_password(s: Session) -> None:
         rule=check_postgres_password,
         minimum="16",
     )
+
+
+def _ask_server_password(s: Session) -> None:
+    """An external server already has its password: ask for it (once; the connection proves it).
+
+    A generated one could never log in, so none is offered.
+    """
+    key = "postgres_password"
+    if s.fixed(key):
+        return
+    if s.current.get(key) is not None and not s.fixed("rotate_postgres_password"):
+        action = prompter.select(
+            "PostgreSQL password",
+            [("Keep the current password", "keep"), ("Enter the server's password", "enter")],
+            default="keep",
+        )
+        if action == "keep":
+            return
+    user = s.value("postgres_user")
+    s.answered[key] = prompter.secret(
+        f"Password of role {user} on the server (hidden)",
+        validate=_env_safe(
+            lambda text, label: None if text else f"{label}: enter the role's password",
+            "PostgreSQL password",
+            "POSTGRES_PASSWORD",
+        ),
+    )
+    s.answered["rotate_postgres_password"] = False
 
 
 # --- shared: a secret --------------------------------------------------------------------------

@@ -9,23 +9,45 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from rich.console import Console
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from wizard.review import Row
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+# Plain-text prefixes for each kind of message (rich styles them on a terminal).
+PREFIXES = {"info": "", "success": "✓ ", "warn": "! ", "problem": "✗ ", "error": "error: "}
+STYLES = {"success": "green", "warn": "yellow bold", "problem": "red bold", "error": "red bold"}
+
 
 class UI:
+    """Messages to stderr. Without a terminal (CI, pipes) they are plain lines and rich is not
+    even imported: non-interactive runs pay nothing for colours nobody sees."""
+
     def __init__(self, *, color: bool | None = None) -> None:
-        self.console = Console(
-            stderr=True, highlight=False, no_color=color is False, soft_wrap=False
-        )
+        self.terminal = sys.stderr.isatty() if color is None else color
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                stderr=True, highlight=False, no_color=not self.terminal, soft_wrap=False
+            )
+        return self._console
 
     def step_header(self, number: int, total: int, title: str) -> None:
+        if not self.terminal:
+            self._plain(f"\nStep {number} of {total}  {title}")
+            return
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
         self.console.print()
         line = Text.assemble((f"Step {number} of {total}", "bold"), "  ", (title, "bold cyan"))
         self.console.print(line)
@@ -35,35 +57,53 @@ class UI:
         bar.add_row(ProgressBar(total=total, completed=number, width=40))
         self.console.print(bar)
 
+    def _plain(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def _message(self, kind: str, message: str) -> None:
+        if not self.terminal:
+            self._plain(PREFIXES[kind] + message)
+            return
+        from rich.text import Text
+
+        text = Text(PREFIXES[kind], style=STYLES.get(kind, "")) + Text(
+            message, style="yellow" if kind == "warn" else ""
+        )
+        self._line(text)
+
     def _line(self, text: Text) -> None:
         # Messages are never wrapped: a path or a command must stay copyable.
         self.console.print(text, soft_wrap=True)
 
     def info(self, message: str) -> None:
-        self._line(Text(message))
+        self._message("info", message)
 
     def success(self, message: str) -> None:
-        self._line(Text("✓ ", style="green") + Text(message))
+        self._message("success", message)
 
     def warn(self, message: str) -> None:
-        self._line(Text("! ", style="yellow bold") + Text(message, style="yellow"))
+        self._message("warn", message)
 
     def problem(self, message: str) -> None:
-        self._line(Text("✗ ", style="red bold") + Text(message))
+        self._message("problem", message)
 
     def problems(self, messages: Sequence[str]) -> None:
         for message in messages:
-            self._line(Text("error: ", style="red bold") + Text(message))
+            self._message("error", message)
 
     @contextmanager
     def status(self, message: str) -> Iterator[None]:
-        if self.console.is_terminal:
+        if self.terminal:
             with self.console.status(message):
                 yield
         else:
             yield
 
     def review_table(self, rows: Sequence[Row], title: str = "Review") -> None:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(title=title, title_justify="left", show_lines=False)
         table.add_column("Setting", style="bold")
         # Folded, not cut with an ellipsis: a document directory must be readable in full.
@@ -77,6 +117,12 @@ class UI:
         self.console.print(table)
 
     def diff(self, text: str) -> None:
+        if not self.terminal:
+            for line in text.splitlines():
+                self._plain(line)
+            return
+        from rich.text import Text
+
         styles = {"+": "green", "-": "red", "@": "cyan"}
         for line in text.splitlines():
             style = "bold" if line.startswith(("+++", "---")) else styles.get(line[:1], "")
@@ -84,6 +130,9 @@ class UI:
 
     def checks(self, results: Sequence[tuple[str, str, str]], title: str = "Checks") -> None:
         """(check, status, detail) rows; status is ok / warn / fail / skip."""
+        from rich.table import Table
+        from rich.text import Text
+
         styles = {"ok": "green", "warn": "yellow", "fail": "red bold", "skip": "dim"}
         table = Table(title=title, title_justify="left")
         table.add_column("Check", style="bold")
