@@ -62,7 +62,7 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
 
     def row(setting: str, value: str, keys: Sequence[str], answer: str) -> Row:
         changed = not first_install and any(before.get(k) != after.get(k) for k in keys)
-        return Row(setting, value, _source(sources.get(answer)), changed)
+        return Row(setting, value, source_label(sources.get(answer), answer), changed)
 
     result = [
         row("Deployment type", config.deployment.value.upper(), ["USE_GPU"], "deployment"),
@@ -124,7 +124,9 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
                 "doc_dir",
             )
         )
-    jwt_note = " — signs every user out" if resolved.rotate_jwt_secret and before else ""
+    # Rotated or given anew, a different secret invalidates every token signed with the old one.
+    old_jwt = before.get("JWT_SECRET_KEY")
+    jwt_note = " — signs every user out" if old_jwt and old_jwt != config.jwt_secret else ""
     result += [
         row("JWT secret", mask(config.jwt_secret) + jwt_note, ["JWT_SECRET_KEY"], "jwt_secret"),
         row(
@@ -139,7 +141,14 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
     return result
 
 
-def _source(source: Source | None) -> str:
+# Answers the current deployment keeps in the override's x-wizard block rather than in .env.
+_FROM_OVERRIDE = frozenset({"doc_dir", "gpu_ids"})
+
+
+def source_label(source: Source | None, answer: str) -> str:
+    """Where an answer came from, as the review and `wizard show` say it ("" when unknown)."""
+    if source is Source.EXISTING and answer in _FROM_OVERRIDE:
+        return "current override"
     return "" if source is None else source.value
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from wizard import resources
-from wizard.answers import Answers, Source
+from wizard.answers import OPTION_BY_KEY, Answers, Source
 from wizard.compose import ComposeError, PublishedPort, published_ports
 from wizard.database import DbCheck, DbProblem, DbTarget
-from wizard.model import Config, InputError, PostgresMode
+from wizard.model import DEFAULT_DB_TIMEOUT, Config, InputError, PostgresMode, parse_positive_int
 from wizard.ports import PortStatus, check_ports
 from wizard.project import Project, load_project
 from wizard.render import env_values, plan
@@ -241,14 +241,19 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
             jwt_changed=bool(current_jwt) and current_jwt != resolved.config.jwt_secret,
         )
 
-    files = plan(project, resolved.config)
-    outcome = Outcome(resolved=resolved, project=project, files=files, result=None, dry_run=dry_run)
-    before = dict(project.env)
-    after = env_values(project, resolved.config)
-    for file in files:
-        current = _read(project.root / file.name)
-        if current != file.content:
-            outcome.diffs[file.name] = diff(file, current, before, after)
+    outcome = Outcome(resolved=resolved, project=project, files=[], result=None, dry_run=dry_run)
+
+    def plan_files(resolved: Resolved) -> list[PlannedFile]:
+        outcome.resolved, outcome.files = resolved, plan(project, resolved.config)
+        after = env_values(project, resolved.config)
+        outcome.diffs.clear()
+        for file in outcome.files:
+            current = _read(project.root / file.name)
+            if current != file.content:
+                outcome.diffs[file.name] = diff(file, current, project.env, after)
+        return outcome.files
+
+    files = plan_files(resolved)
     if dry_run:
         for text in outcome.diffs.values():
             ui.diff(text)
@@ -260,8 +265,7 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     resolved, undo_rotation = _apply_password_rotation(resolved, ui, request.interactive)
     if undo_rotation is None and resolved is not outcome.resolved:
         # The person chose to keep the current password: plan again with it.
-        outcome.resolved = resolved
-        outcome.files = files = plan(project, resolved.config)
+        files = plan_files(resolved)
     try:
         for directory in resolved.create_dirs:
             directory.mkdir(parents=True, exist_ok=True)
@@ -502,7 +506,9 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
     from wizard import prompter, steps
     from wizard.gpu import detect_gpus
 
-    timeout = int(str(answers.value("db_timeout") or 5))
+    _reject_fixed_problems(request, project, answers)
+    timeout, _ = parse_positive_int(answers.value("db_timeout") or 5, "db timeout", minimum=2)
+    timeout = timeout or DEFAULT_DB_TIMEOUT
     session = steps.Session(
         answers=answers,
         ui=ui,
@@ -539,6 +545,26 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
         if action == "cancel":
             raise Cancelled()
         todo = [int(action)]
+
+
+def _reject_fixed_problems(request: Request, project: Project, answers: Answers) -> None:
+    """A bad flag, WIZARD_* value or answers-file entry is reported before the first question,
+    not after the last one. Problems of values still to be asked are left to the steps."""
+    try:
+        build(answers, cwd=request.cwd, existing_documents=project.documents)
+    except InputError as exc:
+        labels = []
+        for key in OPTION_BY_KEY:
+            source = answers.source(key)
+            if source is Source.FLAG:
+                labels += [f"--{key.replace('_', '-')}", f"--{key.replace('_', '-')}-file"]
+            elif source is Source.ENV:
+                labels.append(f"WIZARD_{key.upper()}")
+            elif source is Source.FILE:
+                labels.append(f"{key} in the answers file")
+        fixed = [problem for problem in exc.problems if problem.startswith(tuple(labels))]
+        if fixed and labels:
+            raise InputError(fixed) from None
 
 
 def _interactive_ports(project: Project, resolved: Resolved, session: Any, ui: UI) -> Resolved:
@@ -627,5 +653,6 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "backup": result.backup_stamp if result else None,
         "changed": sorted(outcome.diffs),
         "settings": settings_json(outcome.resolved),
+        "checks": outcome.checks,
         "next_steps": outcome.next_steps,
     }
