@@ -223,11 +223,6 @@ def comment_above(template: str, key: str) -> str:
     return "".join(lines[start:index])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wizard/project.py _read and wizard/setup.py _read use Path.read_text(), whose "
-    "universal newlines turn CRLF into LF: the re-run rewrites every line (fix: newline='')",
-)
 def test_rerun_keeps_crlf_line_endings(project: Path) -> None:
     install(project)
     path = project / ENV

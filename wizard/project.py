@@ -100,11 +100,22 @@ def load_project(root: Path) -> Project:
     )
 
 
-def _read(path: Path, problems: list[str]) -> str | None:
+def read_file(path: Path) -> str | None:
+    """A file's text exactly as on disk (None when it does not exist).
+
+    newline="": universal newlines would turn CRLF into LF, so a CRLF .env would look changed on
+    every line and be rewritten whole.
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
     except FileNotFoundError:
         return None
+
+
+def _read(path: Path, problems: list[str]) -> str | None:
+    try:
+        return read_file(path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         problems.append(f"{path}: cannot read it ({reason}); fix its permissions or remove it")

@@ -13,20 +13,23 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wizard import resources
 from wizard.answers import OPTION_BY_KEY, Answers, Source
 from wizard.compose import ComposeError, PublishedPort, published_ports
-from wizard.database import DbCheck, DbProblem, DbTarget
 from wizard.model import DEFAULT_DB_TIMEOUT, Config, InputError, PostgresMode, parse_positive_int
-from wizard.ports import PortStatus, check_ports
-from wizard.project import Project, load_project
+from wizard.project import Project, load_project, read_file
 from wizard.render import env_values, plan
 from wizard.resolve import Resolved, build, existing_answers
-from wizard.review import diff, mask, rows
+from wizard.review import diff, mask, rows, source_label
 from wizard.ui import UI
 from wizard.writer import PlannedFile, WriteResult, project_lock, write_files
+
+if TYPE_CHECKING:
+    # Imported where used: a run that never connects or checks ports does not pay for them.
+    from wizard.database import DbCheck, DbTarget
+    from wizard.ports import PortStatus
 
 
 class CheckFailed(Exception):
@@ -63,6 +66,8 @@ class Outcome:
 
 def host_target(config: Config, password: str | None = None) -> DbTarget:
     """The database as the wizard reaches it from this host (bundled: via its published port)."""
+    from wizard.database import DbTarget
+
     db = config.database
     if db.mode is PostgresMode.BUNDLED:
         return DbTarget(
@@ -90,7 +95,7 @@ def check_answers_database(answers: Answers, timeout: int) -> DbCheck:
     A value the check cannot use (a port that is not a number, an unknown sslmode, no
     password) is a failed check naming it, never an exception.
     """
-    from wizard.database import check_database
+    from wizard.database import DbCheck, DbProblem, DbTarget, check_database
     from wizard.model import SslMode, parse_choice, parse_port
 
     user = str(answers.value("postgres_user") or "docsearch")
@@ -146,6 +151,8 @@ def port_verdicts(
     project: Project, config: Config
 ) -> tuple[list[PortStatus], list[PortStatus], list[str]]:
     """(blocking, warnings, notes). On a re-run, ports this stack holds are not conflicts."""
+    from wizard.ports import check_ports
+
     try:
         ports = planned_ports(project, config)
     except ComposeError as exc:
@@ -248,7 +255,7 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
         after = env_values(project, resolved.config)
         outcome.diffs.clear()
         for file in outcome.files:
-            current = _read(project.root / file.name)
+            current = read_file(project.root / file.name)
             if current != file.content:
                 outcome.diffs[file.name] = diff(file, current, project.env, after)
         return outcome.files
@@ -262,6 +269,10 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
         _apply_password_rotation(resolved, ui, request.interactive, dry_run=True)
         return outcome
 
+    if project.configured and not request.interactive:
+        # No review without a terminal: the log shows what changes (secrets redacted).
+        for text in outcome.diffs.values():
+            ui.diff(text)
     resolved, undo_rotation = _apply_password_rotation(resolved, ui, request.interactive)
     if undo_rotation is None and resolved is not outcome.resolved:
         # The person chose to keep the current password: plan again with it.
@@ -277,13 +288,6 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     outcome.next_steps = next_steps(request, resolved)
     _start_database(request, resolved, ui, outcome)
     return outcome
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
 
 
 def _non_interactive_checks(project: Project, resolved: Resolved, ui: UI) -> None:
@@ -339,7 +343,7 @@ def _rerun_checks(resolved: Resolved, ui: UI, *, warned: bool, jwt_changed: bool
 
 def _validate_correction(resolved: Resolved, ui: UI) -> None:
     """A new password without rotation claims the server already uses it: check that claim."""
-    from wizard.database import check_database
+    from wizard.database import DbProblem, check_database
 
     result = check_database(host_target(resolved.config), resolved.db_timeout)
     if result.ok:
@@ -503,8 +507,8 @@ def program() -> str:
 
 
 def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -> Resolved:
+    detection = _detect_gpus_in_background()  # runs while questionary is imported
     from wizard import prompter, steps
-    from wizard.gpu import detect_gpus
 
     _reject_fixed_problems(request, project, answers)
     timeout, _ = parse_positive_int(answers.value("db_timeout") or 5, "db timeout", minimum=2)
@@ -513,7 +517,7 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
         answers=answers,
         ui=ui,
         cwd=request.cwd,
-        detect_gpus=detect_gpus,
+        detect_gpus=detection,
         check_database=lambda current: check_answers_database(current, timeout),
     )
     if project.configured:
@@ -534,7 +538,7 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
         after = env_values(project, resolved.config)
         ui.review_table(rows(resolved, before, after))
         for file in plan(project, resolved.config):
-            current = _read(project.root / file.name)
+            current = read_file(project.root / file.name)
             if project.configured and current != file.content:
                 ui.diff(diff(file, current, before, after))
         if resolved.option("yes"):
@@ -545,6 +549,23 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
         if action == "cancel":
             raise Cancelled()
         todo = [int(action)]
+
+
+def _detect_gpus_in_background() -> Callable[[], Any]:
+    """Start GPU detection now; the returned function waits for its result (step 1 needs it)."""
+    import threading
+
+    from wizard.gpu import detect_gpus
+
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(detect_gpus()), daemon=True)
+    thread.start()
+
+    def wait() -> Any:
+        thread.join()
+        return result[0] if result else detect_gpus()
+
+    return wait
 
 
 def _reject_fixed_problems(request: Request, project: Project, answers: Answers) -> None:
@@ -639,7 +660,7 @@ def settings_json(resolved: Resolved) -> dict[str, Any]:
         "token_expiry_minutes": config.token_expiry_minutes,
         "log_level": config.log_level.value,
         "bind_address": config.bind_address,
-        "sources": {key: source.value for key, source in resolved.sources.items()},
+        "sources": {key: source_label(source, key) for key, source in resolved.sources.items()},
     }
 
 

@@ -25,6 +25,7 @@ from wizard.model import (
     check_jwt_secret,
     check_postgres_password,
     parse_bind_address,
+    parse_bool,
     parse_port,
     parse_positive_int,
 )
@@ -266,7 +267,12 @@ def _ask_server_password(s: Session) -> None:
     key = "postgres_password"
     if s.fixed(key):
         return
-    if s.current.get(key) is not None and not s.fixed("rotate_postgres_password"):
+    rotate_flag = parse_bool(s.value("rotate_postgres_password"), "rotate")[0]
+    if s.fixed("rotate_postgres_password") and rotate_flag and s.current.get(key) is not None:
+        # --rotate-postgres-password: the current password logs in, and a generated one
+        # replaces it on the server (ALTER ROLE) before .env changes. Nothing to ask.
+        return
+    if s.current.get(key) is not None:
         action = prompter.select(
             "PostgreSQL password",
             [("Keep the current password", "keep"), ("Enter the server's password", "enter")],

@@ -6,6 +6,7 @@ Nothing printed here ever holds a secret: callers pass masked or redacted text.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,16 +16,15 @@ from wizard.review import Row
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.text import Text
 
-# Plain-text prefixes for each kind of message (rich styles them on a terminal).
+# Each kind of message: its prefix, and its ANSI colour on a terminal.
 PREFIXES = {"info": "", "success": "✓ ", "warn": "! ", "problem": "✗ ", "error": "error: "}
-STYLES = {"success": "green", "warn": "yellow bold", "problem": "red bold", "error": "red bold"}
+ANSI = {"success": "32", "warn": "1;33", "problem": "1;31", "error": "1;31"}
 
 
 class UI:
-    """Messages to stderr. Without a terminal (CI, pipes) they are plain lines and rich is not
-    even imported: non-interactive runs pay nothing for colours nobody sees."""
+    """Messages to stderr, coloured on a terminal. rich is imported only for tables and the
+    spinner, so neither a non-interactive run nor the way to the first prompt pays for it."""
 
     def __init__(self, *, color: bool | None = None) -> None:
         self.terminal = sys.stderr.isatty() if color is None else color
@@ -41,40 +41,29 @@ class UI:
         return self._console
 
     def step_header(self, number: int, total: int, title: str) -> None:
-        if not self.terminal:
-            self._plain(f"\nStep {number} of {total}  {title}")
-            return
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-        from rich.text import Text
+        # Plain ANSI rather than rich: this is on the way to the first prompt, and importing
+        # rich there costs more than the whole header.
+        width = 40
+        done = round(width * number / total)
+        bar = self._ansi("━" * done, "36") + self._ansi("━" * (width - done), "2")
+        heading = self._ansi(f"Step {number} of {total}", "1") + "  " + self._ansi(title, "1;36")
+        self._plain(f"\n{heading}\n{bar}")
 
-        self.console.print()
-        line = Text.assemble((f"Step {number} of {total}", "bold"), "  ", (title, "bold cyan"))
-        self.console.print(line)
-        # A bare ProgressBar ends without a newline (it is meant for table cells), so the next
-        # line, or a prompt drawn over it, would start on the bar's line: a grid row ends it.
-        bar = Table.grid()
-        bar.add_row(ProgressBar(total=total, completed=number, width=40))
-        self.console.print(bar)
+    def _ansi(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+    @property
+    def colour(self) -> bool:
+        return self.terminal and not os.environ.get("NO_COLOR")
 
     def _plain(self, text: str) -> None:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
     def _message(self, kind: str, message: str) -> None:
-        if not self.terminal:
-            self._plain(PREFIXES[kind] + message)
-            return
-        from rich.text import Text
-
-        text = Text(PREFIXES[kind], style=STYLES.get(kind, "")) + Text(
-            message, style="yellow" if kind == "warn" else ""
-        )
-        self._line(text)
-
-    def _line(self, text: Text) -> None:
-        # Messages are never wrapped: a path or a command must stay copyable.
-        self.console.print(text, soft_wrap=True)
+        prefix = self._ansi(PREFIXES[kind], ANSI[kind]) if PREFIXES[kind] else ""
+        text = self._ansi(message, ANSI["warn"]) if kind == "warn" else message
+        self._plain(prefix + text)
 
     def info(self, message: str) -> None:
         self._message("info", message)
@@ -117,16 +106,10 @@ class UI:
         self.console.print(table)
 
     def diff(self, text: str) -> None:
-        if not self.terminal:
-            for line in text.splitlines():
-                self._plain(line)
-            return
-        from rich.text import Text
-
-        styles = {"+": "green", "-": "red", "@": "cyan"}
+        codes = {"+": "32", "-": "31", "@": "36"}
         for line in text.splitlines():
-            style = "bold" if line.startswith(("+++", "---")) else styles.get(line[:1], "")
-            self._line(Text(line, style=style))
+            code = "1" if line.startswith(("+++", "---")) else codes.get(line[:1], "")
+            self._plain(self._ansi(line, code) if code else line)
 
     def checks(self, results: Sequence[tuple[str, str, str]], title: str = "Checks") -> None:
         """(check, status, detail) rows; status is ok / warn / fail / skip."""
