@@ -15,7 +15,6 @@ import errno
 import fcntl
 import os
 import re
-import secrets
 import stat
 import sys
 import time
@@ -346,7 +345,7 @@ def _fix_modes(
 
 def _write_atomic(path: Path, data: bytes, mode: int, owner: tuple[int, int] | None) -> None:
     """Replace `path` by `data` in one rename; on failure `path` is untouched, no temp remains."""
-    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(4)}-{path.name}")
+    temp = path.with_name(f"{TEMP_PREFIX}{os.urandom(4).hex()}-{path.name}")
     # O_EXCL with the final mode: the file never exists with wider permissions, not for an instant;
     # fchmod then sets exactly `mode` whatever the umask took away.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
