@@ -13,7 +13,8 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,37 @@ def run_wizard(
     )
     return subprocess.CompletedProcess(
         run.args, run.returncode, run.stdout.decode("utf-8"), run.stderr.decode("utf-8")
+    )
+
+
+# Ctrl-C must raise KeyboardInterrupt in the wizard, and SIGTERM reach its handler, even when this
+# test process runs with a signal ignored (a background job of a shell without job control), which
+# a child would inherit.
+WITH_DEFAULT_SIGNALS = """\
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def start_wizard(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    stderr: int = subprocess.PIPE,
+) -> subprocess.Popen[str]:
+    """`wizard ARGS` in `cwd`, left running for the test to signal: stdin is /dev/null, stdout a
+    pipe, stderr a pipe (or the file descriptor given), SIGINT and SIGTERM at their defaults."""
+    return subprocess.Popen(
+        [sys.executable, "-c", WITH_DEFAULT_SIGNALS, str(WIZARD), *args],
+        cwd=cwd,
+        env=clean_env(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
     )
 
 
@@ -135,3 +167,35 @@ def free_port() -> int:
 def problem_lines(stderr: str) -> list[str]:
     """The `error: ...` lines the CLI prints for input problems."""
     return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+# A stand-in for Docker's proxy: a process named docker-proxy (prctl PR_SET_NAME) that listens
+# on a loopback port and prints it, then holds it until its stdin closes.
+FAKE_DOCKER_PROXY = """
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, b"docker-proxy", 0, 0, 0)
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(1)
+print(sock.getsockname()[1], flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def docker_proxy() -> Iterator[tuple[int, int]]:
+    """(port, pid) of a running container's published port, as /proc shows it on Linux: a
+    process named docker-proxy listening on 127.0.0.1:port. It stops when the block ends."""
+    proxy = subprocess.Popen(
+        [sys.executable, "-c", FAKE_DOCKER_PROXY],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proxy.stdin is not None and proxy.stdout is not None
+    try:
+        yield int(proxy.stdout.readline()), proxy.pid
+    finally:
+        proxy.stdin.close()
+        proxy.wait(timeout=10)
+        proxy.stdout.close()

@@ -180,6 +180,10 @@ class Tmux:
             [TMUX, "-L", self.socket, "kill-server"], env=self.env, capture_output=True, timeout=10
         )
 
+    def pane_pid(self) -> int:
+        """The process id of the shell running the command (the command is its child)."""
+        return int(self._tmux("list-panes", "-F", "#{pane_pid}").strip())
+
     def screen(self) -> str:
         """Everything the terminal shows and scrolled past, wrapped lines joined."""
         return self._tmux("capture-pane", "-p", "-J", "-S", "-")

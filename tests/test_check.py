@@ -7,11 +7,14 @@ database port nobody listens on is refused at once.
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import free_port, run_wizard
+from helpers import free_port, run_wizard, start_wizard
 
 from wizard.check import env_target, url_differences
 from wizard.model import DatabaseSettings, PostgresMode, SslMode
@@ -119,11 +122,11 @@ def test_database_url_written_with_another_encoding_still_agrees() -> None:
 @pytest.mark.parametrize(
     ("change", "phrase"),
     [
-        (lambda u: u.replace(":5433/", ":5432/"), "port 5432, POSTGRES_PORT says 5433"),
-        (lambda u: u.replace("/docsearch?", "/other?"), "database 'other', POSTGRES_DB says"),
-        (lambda u: u.replace("sslmode=require", "sslmode=disable"), "sslmode 'disable'"),
+        (lambda u: u.replace(":5433/", ":5432/"), "the port differs from POSTGRES_PORT"),
+        (lambda u: u.replace("/docsearch?", "/other?"), "the database differs from POSTGRES_DB"),
+        (lambda u: u.replace("sslmode=require", "sslmode=disable"), "the sslmode differs"),
         (lambda u: u.replace("%24%24", "%24"), "the password differs from POSTGRES_PASSWORD"),
-        (lambda u: u.replace("db.example.test", "db2.example.test"), "host 'db2.example.test'"),
+        (lambda u: u.replace("db.example.", "db2.example."), "the host differs from POSTGRES_HOST"),
     ],
 )
 def test_database_url_that_disagrees_names_the_part_but_never_the_password(
@@ -133,6 +136,44 @@ def test_database_url_that_disagrees_names_the_part_but_never_the_password(
 
     assert any(phrase in difference for difference in differences), differences
     assert not any(PASSWORD in difference for difference in differences)
+
+
+def test_database_url_with_an_unencoded_password_names_the_parts_but_no_piece_of_it(
+    tmp_path: Path,
+) -> None:
+    # Edited by hand with the password pasted as it is: '@' and '/' split the URL in the wrong
+    # places, so its "host", "port" and "database" are pieces of the password.
+    password = "hunter@3SECRET/xyz9tail"
+    root = tmp_path / "deploy"
+    (root / "docs").mkdir(parents=True)
+    made = run_wizard(
+        [
+            "setup",
+            "--non-interactive",
+            "--doc-dir",
+            "docs",
+            "--postgres-host-port",
+            str(free_port()),
+        ],
+        cwd=root,
+        env={"WIZARD_POSTGRES_PASSWORD": password},
+    )
+    assert made.returncode == 0, made.stderr
+    env = root / ".env"
+    lines = env.read_text().splitlines(keepends=True)
+    [index] = [i for i, line in enumerate(lines) if line.startswith("DATABASE_URL=")]
+    lines[index] = f"DATABASE_URL=postgresql://docsearch:{password}@postgres:5432/docsearch\n"
+    env.write_text("".join(lines))
+
+    code, rows, output = checks(root)
+
+    for piece in ("hunter", "3secret", "xyz9"):
+        assert piece not in output.lower()
+    assert code == 1
+    [url] = rows["DATABASE_URL"]
+    assert url["status"] == "fail"
+    assert "the password differs from POSTGRES_PASSWORD" in url["detail"]
+    assert "percent-encoded" in url["detail"]
 
 
 @pytest.mark.parametrize(("bind", "host"), [("0.0.0.0", "127.0.0.1"), ("10.1.2.3", "10.1.2.3")])
@@ -153,3 +194,37 @@ def test_bundled_database_is_reached_on_the_published_port(bind: str, host: str)
     assert reason == ""
     assert target is not None
     assert (target.host, target.port, target.password) == (host, 15432, PASSWORD)
+
+
+def test_sigterm_while_check_waits_for_the_database_exits_130_at_once(tmp_path: Path) -> None:
+    # A database port whose listener accepts and never answers: the connection arriving shows
+    # that the check is waiting, and each try would wait its whole --db-timeout.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        root = tmp_path / "deploy"
+        (root / "docs").mkdir(parents=True)
+        made = run_wizard(
+            ["setup", "--non-interactive", "--doc-dir", "docs", "--skip-port-check",
+             "--postgres-host-port", str(port)],
+            cwd=root,
+            env={"WIZARD_POSTGRES_PASSWORD": PASSWORD},
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        running = start_wizard(["check", "--json", "--wait", "120", "--db-timeout", "60"], cwd=root)
+        try:
+            listener.settimeout(60)
+            connection, _ = listener.accept()
+            with connection:
+                started = time.monotonic()
+                running.send_signal(signal.SIGTERM)
+                out, err = running.communicate(timeout=60)
+                elapsed = time.monotonic() - started
+        finally:
+            running.kill()
+
+    assert running.returncode == 130, err
+    assert elapsed < 10  # not the 60 s the try would have waited
+    assert "interrupted" in err and "Traceback" not in err
+    report = json.loads(out)
+    assert report["ok"] is False and report["exit_code"] == 130
+    assert PASSWORD not in out + err

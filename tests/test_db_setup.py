@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -24,13 +25,13 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
-from helpers import free_port, read_env, run_wizard, snapshot
-from keys import DOWN, ENTER, Driven, Expect, down, drive, replace, typed
+from helpers import free_port, read_env, run_wizard, snapshot, start_wizard
+from keys import CTRL_C, DOWN, ENTER, Driven, Expect, down, drive, replace, typed
 from pg import AppDatabase, PostgresServer
 
 from wizard.answers import Answers, Source
 from wizard.model import InputError
-from wizard.setup import Outcome, Request, run
+from wizard.setup import Interrupted, Outcome, Request, run
 from wizard.ui import UI
 
 FAKEBIN = Path(__file__).parent / "fakebin"
@@ -611,7 +612,8 @@ def test_check_names_what_in_database_url_disagrees(
     assert result.returncode == 1
     [row] = check_rows(result)["DATABASE_URL"]
     assert row["status"] == "fail"
-    assert f"port {other}, POSTGRES_PORT says {app.port}" in row["detail"]
+    assert "(the port differs from POSTGRES_PORT)" in row["detail"]
+    assert str(other) not in row["detail"]  # nothing read from the URL, which may hold a password
     assert_no_secret(result, app.password)
 
 
@@ -1130,3 +1132,95 @@ def test_interactive_bundled_setup_offers_to_start_postgres_and_validates_it(
     ]
     assert calls[-1] == f"{project}: compose up -d postgres"  # where COMPOSE_FILE applies
     assert TYPED_PASSWORD not in err and TYPED_PASSWORD not in driven.screen
+
+
+# --- interrupted after the write ------------------------------------------------------------------
+
+
+def test_interrupt_while_start_db_waits_says_which_files_were_written(
+    project: Path, app: AppDatabase
+) -> None:
+    # The "started" server accepts connections and never answers: the wizard waits for it.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        first = ["setup", "--non-interactive", "--doc-dir", "docs", "--skip-port-check",
+                 "--postgres-host-port", str(port)]  # fmt: skip
+        installed = setup(project, first, app.password)
+        assert installed.returncode == 0, installed.stderr
+        # A re-run that changes the log level, so .env is replaced and backed up.
+        running = start_wizard(
+            ["setup", "--non-interactive", "--skip-port-check", "--log-level", "DEBUG",
+             "--start-db", "--json"],
+            cwd=project,
+            env={**WIDE, "PATH": str(COMPOSE_STARTS_POSTGRES), "FAKE_DOCKER_UP_CMD": "true"},
+        )  # fmt: skip
+        try:
+            listener.settimeout(60)
+            connection, _ = listener.accept()  # the files are written; the wait has begun
+            with connection:
+                running.send_signal(signal.SIGINT)
+                out, err = running.communicate(timeout=60)
+        finally:
+            running.kill()
+
+    assert running.returncode == 130, err
+    assert "nothing was written" not in err
+    [backup] = sorted(project.glob(".env.bak.*"))
+    stamp = backup.name.removeprefix(".env.bak.")
+    assert (
+        f"interrupted after the files were written (.env); backups of the replaced ones end in "
+        f".bak.{stamp}; PostgreSQL was not started or not checked." in err
+    )
+    assert "Next: docker compose up -d" in err
+    report = json.loads(out)
+    assert report["ok"] is False and report["exit_code"] == 130
+    assert report["written"] == [".env"]
+    assert report["backup"] == stamp
+    assert read_env(project)["LOG_LEVEL"] == "DEBUG"
+    assert_no_secret(Run(running.args, running.returncode, out, err), app.password)
+
+
+def test_start_db_failure_after_the_write_names_the_files_in_json(
+    project: Path, app: AppDatabase, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+
+    result = setup(project, bundled_args(app, "--start-db", "--skip-port-check", "--json"),
+                   app.password, PATH=str(empty))  # fmt: skip
+
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["exit_code"] == 1
+    assert ".env" in report["written"] and "docker-compose.override.yml" in report["written"]
+    assert report["backup"] is None  # a first install replaces nothing
+    assert all((project / name).is_file() for name in report["written"])
+
+
+def test_ctrl_c_at_the_offer_to_start_postgres_says_the_files_were_written(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(COMPOSE_STARTS_POSTGRES))
+    monkeypatch.setenv("COLUMNS", "200")
+
+    with pytest.raises(Interrupted) as raised:
+        interactive(
+            project,
+            STEP_1,
+            ENTER,  # bundled
+            replace(str(free_port())),  # host port
+            ENTER,  # generate the password
+            Expect("Directory with documents"),
+            typed(str(project / "docs")) + ENTER,
+            STEP_4,
+            WRITE,
+            Expect("Start PostgreSQL now and check the connection?"),
+            CTRL_C,
+        )
+
+    message = str(raised.value)
+    assert message.startswith("interrupted after the files were written (.env, ")
+    assert "nothing was written" not in message
+    assert raised.value.result is not None
+    assert all((project / name).is_file() for name in raised.value.result.written)
+    assert read_env(project)["POSTGRES_MODE"] == "bundled"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from dotenv import dotenv_values
+from helpers import docker_proxy
 from keys import CTRL_C, CTRL_U, DOWN, ENTER, UP, Driven, Expect, down, drive, replace, typed
 from pg import AppDatabase
 
@@ -649,6 +650,40 @@ def test_taken_port_stop_writes_nothing(project: Path, docs: Path, held_port: in
     written_nothing(project)
 
 
+def test_port_another_container_publishes_is_taken_on_a_first_install(
+    project: Path, docs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with docker_proxy() as (port, pid):
+        setup(
+            project,
+            STEP_1,
+            ENTER + replace(str(port)) + ENTER,
+            step_3(docs),
+            STEP_4,
+            ENTER,  # "Use another port for PostgreSQL"
+            ENTER,  # the suggested free port
+            WRITE,
+            skip_port_check=False,
+        )
+
+    err = capsys.readouterr().err
+    assert f"is held by docker-proxy (pid {pid}) for a running container" in err
+    assert "in use by this stack" not in err
+    assert int(env(project)["POSTGRES_HOST_PORT"] or 0) > port
+
+
+def test_review_warns_when_no_service_reads_the_documents(
+    project: Path, docs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No base compose file in the project directory: the documents are mounted into nothing.
+    setup(project, STEP_1, STEP_2, step_3(docs), STEP_4, WRITE)
+
+    err = capsys.readouterr().err
+    assert f"No service of the base compose file reads the documents: {project} has no " in err
+    assert "templates/stack.yaml" in err
+    assert documents(project) == [str(docs)]
+
+
 # --- the whole flow ------------------------------------------------------------------------------
 
 
@@ -916,3 +951,57 @@ def test_rerun_of_an_external_server_keeps_every_value(
 
     assert (project / ".env").read_bytes() == env_before
     assert env(project)["POSTGRES_SSLMODE"] == "disable"
+
+
+def test_rerun_switching_to_an_external_server_asks_for_its_password(
+    project: Path, docs: Path
+) -> None:
+    first_install(project, doc_dir=[str(docs)])
+    closed = free_port()
+
+    driven = setup(
+        project,
+        STEP_1,
+        external("127.0.0.1", closed, "docs", "reader"),
+        typed(PASSWORD),  # asked at once: the bundled server's password is not offered
+        down(2) + ENTER,  # connection refused: continue without validation
+        ENTER,  # Done: the directories are listed already
+        STEP_4,
+        WRITE,
+    )
+
+    assert "Keep the current password" not in driven.screen
+    values = env(project)
+    assert values["POSTGRES_MODE"] == "external"
+    assert values["POSTGRES_PASSWORD"] == PASSWORD
+
+
+def test_rerun_switching_to_the_bundled_server_generates_its_password(
+    project: Path, docs: Path
+) -> None:
+    first_install(
+        project,
+        doc_dir=[str(docs)],
+        postgres_mode="external",
+        postgres_host="127.0.0.1",
+        postgres_port=str(free_port()),
+        postgres_password=PASSWORD,
+        skip_db_check=True,
+    )
+
+    driven = setup(
+        project,
+        STEP_1,
+        UP + ENTER,  # Bundled (the current server is external)
+        ENTER,  # host port
+        ENTER,  # generate: the external server's password is not offered to keep
+        ENTER,  # Done: the directories are listed already
+        STEP_4,
+        WRITE,
+    )
+
+    assert "Keep the current PostgreSQL password" not in driven.screen
+    values = env(project)
+    assert values["POSTGRES_MODE"] == "bundled"
+    password = values["POSTGRES_PASSWORD"] or ""
+    assert password != PASSWORD and len(password) == 64

@@ -7,6 +7,7 @@ prints is what `docker compose up -d` in that directory will run.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def stack(tmp_path: Path) -> Path:
 EXTERNAL_PASSWORD = "the external server's password"
 
 
-def setup(project: Path, *args: str) -> None:
+def setup(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Non-interactive setup that must succeed. Ports are not checked: these tests are about the
     files, and the base file's fixed ports (8080, 8000) may be taken on the machine running them.
     An external server's password is given (the wizard cannot generate the server's own)."""
@@ -66,6 +67,7 @@ def setup(project: Path, *args: str) -> None:
         env=env,
     )
     assert run.returncode == 0, run.stderr
+    return run
 
 
 def doc_mounts(service: dict[str, Any]) -> list[dict[str, Any]]:
@@ -173,10 +175,47 @@ def test_role_naming_a_missing_service_is_skipped(tmp_path: Path) -> None:
     )
 
 
+def test_base_file_without_a_service_that_reads_documents_is_warned_about(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "stack"
+    root.mkdir()
+    (root / "compose.yaml").write_text(base_compose(("vecpipe", "redis", "qdrant")))
+    (tmp_path / "docs").mkdir()
+
+    done = setup(root, "--doc-dir", str(tmp_path / "docs"))
+
+    assert (
+        "! No service of the base compose file reads the documents: compose.yaml defines none of "
+        "the services templates/stack.yaml names for them (webui, worker), so the document "
+        "directories are recorded but mounted nowhere. Name the stack's services under "
+        "roles.documents in templates/stack.yaml."
+    ) in done.stderr.splitlines()
+    services = compose_config(root)["services"]
+    assert not any(doc_mounts(service) for service in services.values())
+
+
+def test_base_file_with_a_service_that_reads_documents_gets_no_warning(
+    stack: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "docs").mkdir()
+
+    done = setup(stack, "--doc-dir", str(tmp_path / "docs"))
+
+    assert "reads the documents" not in done.stderr
+    assert doc_mounts(compose_config(stack)["services"]["webui"])
+
+
 def test_without_a_base_file_only_the_database_is_configured(tmp_path: Path) -> None:
     root = tmp_path / "stack"
     (root / "docs").mkdir(parents=True)
-    setup(root, "--doc-dir", "docs", "--deployment", "gpu")
+    done = setup(root, "--doc-dir", "docs", "--deployment", "gpu")
+    assert (
+        f"! No service of the base compose file reads the documents: {root} has no base compose "
+        "file (compose.yaml, docker-compose.yml, ...), so the document directories are recorded "
+        "but mounted nowhere. Run the wizard in the stack's directory (templates/stack.yaml "
+        "names the services that read them: webui, worker)."
+    ) in done.stderr.splitlines()
     config = compose_config(root)
     assert set(config["services"]) == {"postgres"}
     assert config["x-wizard"]["documents"] == [

@@ -7,13 +7,13 @@ import errno
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import docker_proxy, run_wizard
 
 from wizard.compose import PublishedPort
 from wizard.ports import Holder, PortStatus, check_port, check_ports, find_holder
@@ -167,38 +167,52 @@ def test_ipv6_loopback_port_held_by_a_process_is_taken() -> None:
     assert status.problem is not None and f"port {port} on ::1 (postgres)" in status.problem
 
 
-# A stand-in for Docker's proxy: a process named docker-proxy (prctl PR_SET_NAME) that listens
-# on a loopback port and prints it, then holds it until its stdin closes.
-FAKE_DOCKER_PROXY = """
-import ctypes, socket, sys
-ctypes.CDLL(None).prctl(15, b"docker-proxy", 0, 0, 0)
-sock = socket.socket()
-sock.bind(("127.0.0.1", 0))
-sock.listen(1)
-print(sock.getsockname()[1], flush=True)
-sys.stdin.read()
-"""
+@linux_only
+def test_port_published_by_a_running_container_is_ours() -> None:
+    with docker_proxy() as (port, pid):
+        status = check_port(postgres_port(port), "0.0.0.0")
+    assert not status.free and status.ours
+    assert status.holder == Holder(pid, "docker-proxy")
+    assert status.problem is not None and "for a running container" in status.problem
 
 
 @linux_only
-def test_port_published_by_a_running_container_is_ours() -> None:
-    proxy = subprocess.Popen(
-        [sys.executable, "-c", FAKE_DOCKER_PROXY],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proxy.stdout is not None
-        port = int(proxy.stdout.readline())
-        status = check_port(postgres_port(port), "0.0.0.0")
-    finally:
-        assert proxy.stdin is not None
-        proxy.stdin.close()
-        proxy.wait(timeout=10)
-    assert not status.free and status.ours
-    assert status.holder == Holder(proxy.pid, "docker-proxy")
-    assert status.problem is not None and "for a running container" in status.problem
+def test_first_install_fails_on_a_port_another_container_publishes(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    with docker_proxy() as (port, pid):
+        done = run_wizard(
+            ["setup", "--doc-dir", "docs", "--postgres-host-port", str(port)], cwd=tmp_path
+        )
+
+    assert done.returncode == 1, done.stderr
+    assert (
+        f"port {port} on 127.0.0.1 (postgres) is held by docker-proxy (pid {pid}) for a running "
+        "container; stop that container (docker compose down) or choose another "
+        "POSTGRES_HOST_PORT"
+    ) in done.stderr
+    assert "in use by this stack" not in done.stderr
+    assert not (tmp_path / ".env").exists()
+
+
+@linux_only
+def test_rerun_passes_a_port_its_own_container_publishes_but_not_a_new_one(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "docs").mkdir()
+    with docker_proxy() as (port, _), docker_proxy() as (other, other_pid):
+        # The stack is installed and its PostgreSQL container publishes `port`.
+        setup = ["setup", "--doc-dir", "docs", "--postgres-host-port", str(port)]
+        installed = run_wizard([*setup, "--skip-port-check"], cwd=tmp_path)
+        assert installed.returncode == 0, installed.stderr
+
+        unchanged = run_wizard(["setup", "--log-level", "DEBUG"], cwd=tmp_path)
+        moved = run_wizard(["setup", "--postgres-host-port", str(other)], cwd=tmp_path)
+
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert f"port {port} is in use by this stack (docker-proxy)" in unchanged.stderr
+    # Another container's port is no more this stack's on a re-run than on a first install.
+    assert moved.returncode == 1, moved.stderr
+    assert f"is held by docker-proxy (pid {other_pid}) for a running container" in moved.stderr
 
 
 def _privileged_port() -> int:

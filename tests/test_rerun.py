@@ -8,15 +8,19 @@ filesystem, a file-size limit, a lock held by another process. Nothing of the wi
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
 import secrets
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
-from helpers import REPO, WIZARD, clean_env, free_port, read_env, run_wizard
+from helpers import REPO, WIZARD, clean_env, free_port, read_env, run_wizard, start_wizard
 from keys import DOWN, ENTER, drive
 from pg import AppDatabase, PostgresServer
 
@@ -257,7 +261,7 @@ def test_malformed_env_is_reported_with_line_numbers_and_left_untouched(project:
         assert done.returncode == 2, (args, done.stderr)
         problems = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
         assert len(problems) == 2, done.stderr
-        assert "line 3: JUST_A_WORD has no '='" in problems[0]
+        assert "line 3: has no '='" in problems[0]
         assert "line 4: the quoted value of POSTGRES_PASSWORD is not closed" in problems[1]
         assert all("the file was left untouched" in line for line in problems)
         assert "unclosed-secret-value" not in done.stdout + done.stderr
@@ -266,6 +270,54 @@ def test_malformed_env_is_reported_with_line_numbers_and_left_untouched(project:
 
 
 # --- re-run: secrets ------------------------------------------------------------------------------
+
+
+# A secret as people leave it lying around in .env; the tests look for pieces of it, not only for
+# the whole, since a message that quotes half a password leaks it too.
+PASTED_SECRET = "hunter3SECRETxyz9tail"
+SECRET_PIECES = ("hunter", "3SECRET", "xyz9")
+
+
+def assert_no_piece_of_the_pasted_secret(output: str) -> None:
+    for piece in SECRET_PIECES:
+        assert piece.lower() not in output.lower(), f"{piece!r} (part of a secret) was printed"
+
+
+def test_password_pasted_on_a_line_of_its_own_is_reported_by_line_number_only(
+    project: Path,
+) -> None:
+    install(project)
+    add_by_hand(project, b"LOG_LEVEL='INFO'\n", f"{PASTED_SECRET}\n".encode())
+    number = (project / ENV).read_text().splitlines().index(PASTED_SECRET) + 1
+
+    for args in (["setup", "--skip-port-check"], ["show"], ["check", "--json"]):
+        done = wizard(project, *args)
+
+        assert_no_piece_of_the_pasted_secret(done.stdout + done.stderr)
+        assert done.returncode in (1, 2), (args, done.stderr)
+        assert f"line {number}: has no '='" in done.stdout + done.stderr
+
+
+def test_rerun_diff_hides_comments_a_person_added_but_shows_the_templates(project: Path) -> None:
+    install(project)
+    template_comment = (
+        b"# How much the services log: DEBUG, INFO, WARNING or ERROR. Default: INFO.\n"
+    )
+    add_by_hand(project, template_comment, f"# old password: {PASTED_SECRET}\n".encode())
+    path = project / ENV
+    path.write_bytes(
+        path.read_bytes().replace(
+            b"LOG_LEVEL='INFO'\n", f"LOG_LEVEL='INFO' # {PASTED_SECRET}\n".encode()
+        )
+    )
+
+    done = rerun(project, "--log-level", "DEBUG")
+
+    assert done.returncode == 0, done.stderr
+    assert_no_piece_of_the_pasted_secret(done.stdout + done.stderr)
+    assert f"\n {template_comment.decode()}" in done.stderr  # the template's: context as it is
+    assert "\n # <comment>\n" in done.stderr
+    assert "\n-LOG_LEVEL=INFO # <comment>\n+LOG_LEVEL='DEBUG'\n" in done.stderr
 
 
 def test_rotating_the_jwt_secret_warns_and_keeps_the_postgres_password(project: Path) -> None:
@@ -350,6 +402,7 @@ def test_dry_run_changes_no_file_and_its_diff_shows_no_secret(project: Path) -> 
         "--log-level",
         "DEBUG",
         "--rotate-jwt-secret",
+        "--skip-db-check",  # no server to validate the corrected password against
         env={"WIZARD_POSTGRES_PASSWORD": corrected},
     )
 
@@ -388,6 +441,7 @@ def test_dry_run_exits_1_when_a_check_fails_and_changes_nothing(project: Path) -
         "127.0.0.1",
         "--postgres-port",
         str(free_port()),
+        env={"WIZARD_POSTGRES_PASSWORD": "the external server's password"},
     )
 
     assert done.returncode == 1, done.stderr
@@ -452,8 +506,8 @@ def test_rollback_of_a_password_change_warns_that_the_server_may_keep_the_new_on
 ) -> None:
     install(project)
     corrected = "the-password-the-server-uses-0123"
-    # A correction (no server answers on the closed port, so it is written unvalidated).
-    done = rerun(project, env={"WIZARD_POSTGRES_PASSWORD": corrected})
+    # A correction, written unvalidated on request (no server answers on the closed port).
+    done = rerun(project, "--skip-db-check", env={"WIZARD_POSTGRES_PASSWORD": corrected})
     assert done.returncode == 0, done.stderr
 
     done = wizard(project, "rollback")
@@ -699,6 +753,93 @@ def test_corrected_password_is_validated_against_the_server_and_not_rotated(
     assert_no_secret(wrong.stdout + wrong.stderr + done.stdout + done.stderr, app.password)
 
 
+def test_corrected_password_with_the_bundled_server_down_is_written_only_with_skip_db_check(
+    project: Path,
+) -> None:
+    install(project)  # nothing listens on the bundled server's host port
+    before = files(project)
+    corrected = "the-password-the-server-uses-0123"
+
+    refused = rerun(project, env={"WIZARD_POSTGRES_PASSWORD": corrected})
+
+    assert refused.returncode == 1, refused.stderr
+    assert "Could not validate the corrected PostgreSQL password: " in refused.stderr
+    assert "connection refused" in refused.stderr
+    assert (
+        "Nothing was written. Start the bundled server first (docker compose up -d postgres) "
+        "and re-run, or pass --skip-db-check to write the password unvalidated."
+    ) in refused.stderr
+    assert files(project) == before
+
+    skipped = rerun(project, "--skip-db-check", env={"WIZARD_POSTGRES_PASSWORD": corrected})
+
+    assert skipped.returncode == 0, skipped.stderr
+    assert "The corrected PostgreSQL password was not validated (--skip-db-check)" in skipped.stderr
+    assert read_env(project)["POSTGRES_PASSWORD"] == corrected
+    outputs = refused.stdout + refused.stderr + skipped.stdout + skipped.stderr
+    assert_no_secret(outputs, corrected)
+
+
+EXTERNAL_PASSWORD = "the external server's password"
+
+
+def external_flags() -> list[str]:
+    """An external server on a closed port, not checked (these tests are about the files)."""
+    return [
+        "--postgres-mode",
+        "external",
+        "--postgres-host",
+        "127.0.0.1",
+        "--postgres-port",
+        str(free_port()),
+        "--skip-db-check",
+    ]
+
+
+def test_switching_to_an_external_server_needs_its_password_not_the_bundled_one(
+    project: Path,
+) -> None:
+    install(project)
+    before = files(project)
+    flags = external_flags()
+
+    refused = rerun(project, *flags)
+
+    assert refused.returncode == 2, refused.stderr
+    assert (
+        "error: --postgres-password-file: an external server needs the password of its role; "
+        "give it with --postgres-password-file or WIZARD_POSTGRES_PASSWORD (the one in the "
+        "current .env is the bundled server's)"
+    ) in refused.stderr.splitlines()
+    assert files(project) == before
+
+    done = rerun(project, *flags, env={"WIZARD_POSTGRES_PASSWORD": EXTERNAL_PASSWORD})
+
+    assert done.returncode == 0, done.stderr
+    assert read_env(project)["POSTGRES_PASSWORD"] == EXTERNAL_PASSWORD
+    # From now on the external server's password is the current one: a re-run keeps it.
+    again = rerun(project, "--log-level", "DEBUG", "--skip-db-check")
+    assert again.returncode == 0, again.stderr
+    assert read_env(project)["POSTGRES_PASSWORD"] == EXTERNAL_PASSWORD
+
+
+def test_switching_back_to_the_bundled_server_generates_a_password_of_its_own(
+    project: Path,
+) -> None:
+    install(project, *external_flags(), env={"WIZARD_POSTGRES_PASSWORD": EXTERNAL_PASSWORD})
+
+    done = rerun(project, "--postgres-mode", "bundled")
+
+    assert done.returncode == 0, done.stderr
+    env = read_env(project)
+    password = env["POSTGRES_PASSWORD"] or ""
+    assert HEX64.fullmatch(password)
+    assert url_password(env["DATABASE_URL"]) == password
+    again = rerun(project, "--log-level", "DEBUG")
+    assert again.returncode == 0, again.stderr
+    assert read_env(project)["POSTGRES_PASSWORD"] == password
+
+
 def test_rotation_of_an_external_server_checks_it_with_the_current_password(
     project: Path, server: PostgresServer
 ) -> None:
@@ -873,6 +1014,204 @@ def test_failed_env_write_after_alter_role_over_the_file_size_limit_puts_the_old
     assert files(project) == before
     assert logs_in(app, app.password)
     assert not logs_in(app, chosen)
+
+
+# --- interrupted rotation (Ctrl-C, SIGTERM) -------------------------------------------------------
+
+
+class Relay:
+    """A TCP relay in front of a real server that holds its `hold`-th connection unanswered
+    until `release()`: a login the test can keep in flight for as long as it needs.
+
+    A rotation opens two connections, the login with the current password (which runs ALTER
+    ROLE) and then the proof login with the new one; holding the second stops the wizard right
+    after ALTER ROLE, deterministically. Every other connection is relayed at once.
+    """
+
+    def __init__(self, port: int, hold: int) -> None:
+        self.upstream = port
+        self.hold = hold
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.arrived = threading.Event()  # the held connection came in
+        self.closed = threading.Event()  # the client closed the held connection (after release)
+        self._released = threading.Event()
+        self._count = 0
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def close(self) -> None:
+        self._released.set()
+        for sock in [self.listener, *self._sockets]:
+            sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            self._count += 1
+            self._sockets.append(client)
+            threading.Thread(target=self._relay, args=(client, self._count), daemon=True).start()
+
+    def _relay(self, client: socket.socket, number: int) -> None:
+        held = number == self.hold
+        if held:
+            self.arrived.set()
+            self._released.wait(120)
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream), timeout=10)
+        except OSError:
+            return
+        upstream.settimeout(None)
+        self._sockets.append(upstream)
+        threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+        self._pump(client, upstream, held)
+
+    def _pump(self, source: socket.socket, sink: socket.socket, held: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        if held:
+            self.closed.set()
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+@contextmanager
+def relay(port: int, hold: int) -> Iterator[Relay]:
+    made = Relay(port, hold)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+_roles = iter(range(1_000_000))
+
+
+def rotating_deployment(project: Path, postgres: AppDatabase, relay: Relay) -> AppDatabase:
+    """A bundled deployment whose PostgreSQL (a role of its own on the shared server) the wizard
+    reaches through `relay`."""
+    n = next(_roles)
+    app = postgres.server.create_app(f"interrupted{n}", f"interrupted_db{n}")
+    install(
+        project,
+        "--postgres-host-port",
+        str(relay.port),
+        "--postgres-db",
+        app.dbname,
+        "--postgres-user",
+        app.user,
+        env={"WIZARD_POSTGRES_PASSWORD": app.password},
+    )
+    return app
+
+
+ROTATE = ("setup", "--skip-port-check", "--rotate-postgres-password", "--db-timeout", "60")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_after_alter_role_puts_the_old_password_back_and_writes_nothing(
+    project: Path, postgres: AppDatabase, signum: signal.Signals
+) -> None:
+    with relay(postgres.port, hold=2) as proxy:
+        app = rotating_deployment(project, postgres, proxy)
+        before = files(project)
+        running = start_wizard(ROTATE, cwd=project)
+        try:
+            assert proxy.arrived.wait(60), "the wizard never tried the new password"
+            # ALTER ROLE has run: the server already refuses the old password.
+            assert not logs_in(app, app.password)
+
+            running.send_signal(signum)
+            out, err = running.communicate(timeout=60)
+        finally:
+            running.kill()
+
+    assert running.returncode == 130, err
+    assert "interrupted: nothing was written" in err
+    assert "Traceback" not in err
+    assert logs_in(app, app.password)
+    assert files(project) == before
+    assert_no_secret(out + err, app.password)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_between_alter_role_and_writing_env_puts_the_old_password_back(
+    project: Path, postgres: AppDatabase, signum: signal.Signals
+) -> None:
+    with relay(postgres.port, hold=2) as proxy:
+        app = rotating_deployment(project, postgres, proxy)
+        before = files(project)
+        # The wizard's messages go to a pipe this test fills before the proof login returns: the
+        # message after it ("password changed on the server") then blocks the wizard after the
+        # rotation and before the write, for as long as the test likes.
+        read_end, write_end = os.pipe()
+        running = start_wizard(ROTATE, cwd=project, stderr=write_end)
+        try:
+            assert proxy.arrived.wait(60), "the wizard never tried the new password"
+            fill(write_end)
+            proxy.release()
+            assert proxy.closed.wait(60), "the proof login never ended"
+            wait_until_blocked_writing_to_a_pipe(running.pid)
+
+            running.send_signal(signum)
+            os.close(write_end)
+            err = drain(read_end)
+            running.wait(60)
+        finally:
+            running.kill()
+            os.close(read_end)
+
+    assert running.returncode == 130, err
+    assert "PostgreSQL password changed on the server and verified." in err
+    assert "Interrupted: the server's password was changed back." in err
+    assert "interrupted: nothing was written" in err
+    assert logs_in(app, app.password)
+    assert files(project) == before
+    assert_no_secret(err, app.password)
+
+
+def wait_until_blocked_writing_to_a_pipe(pid: int) -> None:
+    """Until the process sleeps writing to its stderr, a full pipe (Linux: its wait channel
+    says so, or else the system call it is in: write(2, ...))."""
+    writes = {"x86_64": "1", "aarch64": "64"}.get(os.uname().machine)
+    deadline = time.monotonic() + 60
+    while True:
+        channel = Path(f"/proc/{pid}/wchan").read_text()
+        call = Path(f"/proc/{pid}/syscall").read_text().split()
+        if "pipe_write" in channel or call[:2] == [writes, "0x2"]:
+            return
+        assert time.monotonic() < deadline, "the wizard never blocked writing its messages"
+        time.sleep(0.01)
+
+
+def fill(write_end: int) -> None:
+    """Fill the pipe to the last byte, through a file description of its own: O_NONBLOCK on the
+    shared one would make the wizard's writes fail instead of wait."""
+    fd = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        for size in (4096, 1):  # a write of up to 4096 bytes is all or nothing
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+
+
+def drain(fd: int) -> str:
+    """Everything in the pipe `fd` until its last writer closes it, without the filler."""
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks).replace(b"\0", b"").decode("utf-8")
 
 
 # --- interactive re-runs --------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def test_flag_beats_environment_beats_answers_file_beats_current_env_beats_defau
         [
             "setup",
             "--json",
+            "--skip-db-check",  # the new password is a correction; no server runs to validate it
             "--doc-dir",
             str(tmp_path / "flag docs"),
             "--postgres-password-file",
@@ -654,7 +655,8 @@ def test_env_is_private_and_no_secret_reaches_the_output(project: Path) -> None:
     new_password = "new pass$word 'with' \"quotes\" #1 @:/"
     for extra in (["--dry-run", "--rotate-jwt-secret"], []):
         run = run_wizard(
-            ["setup", "--json", *extra],
+            # A correction of the password: written unvalidated, as no server runs here.
+            ["setup", "--json", "--skip-db-check", *extra],
             cwd=project,
             env={"WIZARD_POSTGRES_PASSWORD": new_password},
         )
@@ -699,3 +701,34 @@ def test_project_dir_elsewhere_gets_its_own_postgres_compose_file(tmp_path: Path
     assert set(config["services"]) == {"postgres"}
     assert not (tmp_path / ".env").exists()
     assert snapshot(tmp_path / "docs") == before
+
+
+def test_secrets_given_as_variables_do_not_reach_the_tools_the_wizard_runs(
+    project: Path, tmp_path: Path
+) -> None:
+    # GPU detection runs nvidia-smi: this one writes down the environment it was given.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    seen = tmp_path / "nvidia-smi-environment"
+    smi = bindir / "nvidia-smi"
+    smi.write_text(f'#!/bin/sh\nenv > "{seen}"\nexit 9\n')
+    smi.chmod(0o755)
+    password, jwt = "variable-password-0123456789", "variable-jwt-secret-0123456789abcdef0123"
+
+    done = run_wizard(
+        setup_args("--doc-dir", "docs", "--deployment", "gpu"),
+        cwd=project,
+        env={
+            "PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "WIZARD_POSTGRES_PASSWORD": password,
+            "WIZARD_JWT_SECRET": jwt,
+        },
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert read_env(project)["POSTGRES_PASSWORD"] == password
+    assert read_env(project)["JWT_SECRET_KEY"] == jwt
+    environment = seen.read_text()
+    assert f"PATH={bindir}:" in environment  # it ran, with the wizard's environment
+    for leaked in ("WIZARD_POSTGRES_PASSWORD", "WIZARD_JWT_SECRET", password, jwt):
+        assert leaked not in environment

@@ -8,7 +8,9 @@ The command is followed by `echo EXIT=$?`, so the exit status is read off the sc
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -189,6 +191,21 @@ def test_ctrl_c_at_every_step_exits_130_and_writes_nothing(
     terminal.expect(last)
     terminal.type("half-typed")  # a select ignores it; a text prompt holds it
     terminal.press("C-c")
+
+    assert terminal.exit_status() == 130
+    screen = terminal.screen()
+    assert "interrupted: nothing was written" in screen
+    assert "Traceback" not in screen
+    nothing_written(project)
+
+
+def test_sigterm_at_a_prompt_exits_130_and_writes_nothing(terminal: Tmux, project: Path) -> None:
+    # What a CI timeout or `docker stop` sends: the same clean exit as Ctrl-C.
+    start(terminal, project, "--skip-port-check")
+    terminal.expect("? Deployment type")
+    shell = terminal.pane_pid()
+    [wizard] = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
+    os.kill(int(wizard), signal.SIGTERM)
 
     assert terminal.exit_status() == 130
     screen = terminal.screen()

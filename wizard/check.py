@@ -168,8 +168,11 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
 def url_differences(url: str, expected: DatabaseSettings) -> list[str]:
     """What in DATABASE_URL disagrees with the POSTGRES_* settings, one phrase each.
 
-    Phrases name the part and the .env key, never a password. Empty when the URL is exactly the
-    one the wizard derives.
+    Phrases name only the part (scheme, user, password, host, port, database, sslmode,
+    sslrootcert) and its .env key, never a value read from the URL: a hand-edited URL with an
+    unencoded '@' or '/' in its password splits in the wrong places, and the "host" or
+    "database" it then yields are pieces of the password. Empty when the URL is exactly the one
+    the wizard derives.
     """
     if url == expected.url:
         return []
@@ -178,33 +181,38 @@ def url_differences(url: str, expected: DatabaseSettings) -> list[str]:
         wanted = urlsplit(expected.url)
         port, wanted_port = actual.port, wanted.port
     except ValueError:
-        return ["it is not a postgresql:// URL the app can read"]
+        return [
+            "it is not a postgresql:// URL the app can read (a password in it must be "
+            "percent-encoded)"
+        ]
     if actual.scheme not in ("postgresql", "postgres"):
-        return [f"scheme {actual.scheme or '(none)'!r} is not postgresql"]
-    differences: list[str] = []
+        return ["the scheme is not postgresql://"]
     pairs = (
+        ("user", unquote(actual.username or ""), unquote(wanted.username or ""), "POSTGRES_USER"),
+        ("password", unquote(actual.password or ""), unquote(wanted.password or ""),
+         "POSTGRES_PASSWORD"),
         ("host", actual.hostname, wanted.hostname, "POSTGRES_HOST"),
         ("port", port, wanted_port, "POSTGRES_PORT"),
         ("database", unquote(actual.path.lstrip("/")), unquote(wanted.path.lstrip("/")),
          "POSTGRES_DB"),
-        ("user", unquote(actual.username or ""), unquote(wanted.username or ""), "POSTGRES_USER"),
     )  # fmt: skip
-    for part, have, want, key in pairs:
-        if have != want:
-            differences.append(f"{part} {have!r}, {key} says {want!r}")
-    if unquote(actual.password or "") != unquote(wanted.password or ""):
-        differences.append("the password differs from POSTGRES_PASSWORD")
+    parts = [(part, key) for part, have, want, key in pairs if have != want]
     query, wanted_query = parse_qs(actual.query), parse_qs(wanted.query)
     if query.get("sslmode") != wanted_query.get("sslmode"):
-        have_mode = ",".join(query.get("sslmode", [])) or "(none)"
-        differences.append(
-            f"sslmode {have_mode!r}, POSTGRES_SSLMODE says {expected.sslmode.value!r}"
-        )
+        parts.append(("sslmode", "POSTGRES_SSLMODE"))
     if query.get("sslrootcert") != wanted_query.get("sslrootcert"):
-        differences.append("sslrootcert differs from what POSTGRES_SSLROOTCERT implies")
+        parts.append(("sslrootcert", "what POSTGRES_SSLROOTCERT implies"))
+    differences = [
+        f"the {part} differs from {key}" + (_ENCODING_HINT if part == "password" else "")
+        for part, key in parts
+    ]
     # Equal in every part yet not byte-identical (another encoding of the same URL): the app
     # reads the same thing, so it agrees.
     return differences
+
+
+# A password with '/', ':', '?' or '#' written as it is splits the URL in the wrong places.
+_ENCODING_HINT = " (in the URL it must be percent-encoded)"
 
 
 def _resolve(project: Project, add: _Add) -> Resolved | None:

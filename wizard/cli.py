@@ -1,7 +1,8 @@
 """Command line: argv in, exit code out. The only module that knows about exit codes.
 
 Exit codes: 0 done; 1 a check failed (port taken, database refused, lock held); 2 invalid or
-missing input; 130 interrupted or cancelled (nothing written).
+missing input; 130 interrupted (Ctrl-C, SIGTERM) or cancelled (nothing written, unless the message
+names the files that were).
 
 Heavy modules (questionary, psycopg, rich) are imported inside the commands, so `--help` stays
 fast. Flags are taken as plain strings and validated together, so every problem is listed at once.
@@ -10,6 +11,7 @@ fast. Flags are taken as plain strings and validated together, so every problem 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,16 +19,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from wizard.setup import Request
+    from wizard.writer import WriteResult
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
 
+# `check --wait`: an hour is longer than any database takes to start; inf or nan is a typo.
+MAX_WAIT_SECONDS = 3600
+
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 1 a check failed (port taken, database refused, another wizard "
-    "running); 2 invalid or missing input; 130 interrupted or cancelled (nothing written)."
+    "running); 2 invalid or missing input; 130 interrupted or cancelled (nothing written "
+    "unless the message names files)."
 )
 
 app = typer.Typer(
@@ -169,19 +178,23 @@ def _setup(
     json_output: bool,
     flags: dict[str, Any],
 ) -> int:
-    from wizard.answers import load_inputs
+    from wizard.answers import OPTIONS, load_inputs
     from wizard.model import InputError
     from wizard.setup import Request, outcome_json, run
     from wizard.ui import UI, print_json
 
     interactive = interactive_session(non_interactive)
     inputs, problems = load_inputs(flags, os.environ, answers_path, SETUP_VARIABLES)
+    # Read once, and gone: every process the wizard starts (docker, nvidia-smi) would inherit
+    # them, and tools print their environment in debug output and crash reports.
+    for option in OPTIONS:
+        if option.secret:
+            os.environ.pop(option.env_var, None)
     request = Request(
         project_dir=project_dir.resolve(),
         cwd=Path.cwd(),
         inputs=inputs,
         interactive=interactive,
-        json=json_output,
     )
     if not interactive:
         problems += _input_problems(request)
@@ -231,20 +244,31 @@ def check(
         float,
         typer.Option(
             "--wait",
-            help="Keep retrying the database for up to SECONDS (after `docker compose up -d`).",
-            min=0,
+            help="Keep retrying the database for up to SECONDS, 0 to "
+            f"{MAX_WAIT_SECONDS} (after `docker compose up -d`).",
         ),
     ] = 0.0,
     db_timeout: Annotated[
-        int, typer.Option("--db-timeout", help="Seconds per connection attempt.", min=2)
+        int, typer.Option("--db-timeout", help="Seconds per connection attempt, 2 to 600.")
     ] = 5,
 ) -> None:
     """Validate the deployment (.env, ports, database) without changing anything."""
 
     def body() -> int:
         from wizard.check import run_checks
+        from wizard.model import MAX_DB_TIMEOUT, InputError, parse_positive_int
         from wizard.ui import UI, print_json
 
+        problems = []
+        if not 0 <= wait <= MAX_WAIT_SECONDS:  # also false for nan
+            problems.append(
+                f"--wait: {wait:g} is not valid; give the seconds to wait, 0 to {MAX_WAIT_SECONDS}"
+            )
+        _, problem = parse_positive_int(str(db_timeout), "--db-timeout", 2, MAX_DB_TIMEOUT)
+        if problem:
+            problems.append(problem)
+        if problems:
+            raise InputError(problems)
         report = run_checks(project_dir.resolve(), db_timeout=db_timeout, wait_seconds=wait)
         if json_output:
             print_json(report.as_json())
@@ -381,12 +405,13 @@ def _run(action: Any, json_output: bool) -> None:
     except KeyboardInterrupt:
         code = _fail(EXIT_INTERRUPTED, ["interrupted: nothing was written"], json_output)
     except Exception as exc:
-        from wizard.setup import Cancelled, CheckFailed
+        from wizard.setup import Cancelled, CheckFailed, Interrupted
 
         if isinstance(exc, Cancelled):
             code = _fail(EXIT_INTERRUPTED, ["cancelled: nothing was written"], json_output)
-        elif isinstance(exc, CheckFailed):
-            code = _fail(EXIT_CHECK_FAILED, str(exc).splitlines(), json_output)
+        elif isinstance(exc, Interrupted | CheckFailed):
+            failed = EXIT_INTERRUPTED if isinstance(exc, Interrupted) else EXIT_CHECK_FAILED
+            code = _fail(failed, str(exc).splitlines(), json_output, exc.result)
         else:
             from wizard.writer import WriteError
 
@@ -397,18 +422,46 @@ def _run(action: Any, json_output: bool) -> None:
     raise typer.Exit(code)
 
 
-def _fail(code: int, problems: list[str], json_output: bool) -> int:
+def _fail(
+    code: int, problems: list[str], json_output: bool, written: WriteResult | None = None
+) -> int:
+    """Print the problems (and the failure object with --json). `written` is what the run wrote
+    before it failed: a failure after the write reports those files and the backup set too."""
     from wizard.ui import UI, print_json
 
     UI().problems(problems)
     if json_output:
-        print_json({"ok": False, "exit_code": code, "problems": problems})
+        report: dict[str, Any] = {"ok": False, "exit_code": code, "problems": problems}
+        if written is not None:
+            report["written"] = list(written.written)
+            report["backup"] = written.backup_stamp
+        print_json(report)
     return code
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """`wizard` alone, or with setup's flags only, means `wizard setup`."""
+    """`wizard` alone, or with setup's flags only, means `wizard setup`.
+
+    SIGTERM (a CI job's timeout, `docker stop`, systemd) is taken as Ctrl-C for the whole run, so
+    it gets the same clean-up (a rotated password set back, no half-written file) and exit 130.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help")):
         args.insert(0, "setup")
-    app(args=args, prog_name="wizard")
+    previous = signal.getsignal(signal.SIGTERM)
+    installed = False
+    if previous is not signal.SIG_IGN:  # a SIGTERM someone chose to ignore stays ignored
+        try:
+            signal.signal(signal.SIGTERM, _interrupt)
+            installed = True
+        except ValueError:  # not the main thread: signals belong to whoever runs us
+            pass
+    try:
+        app(args=args, prog_name="wizard")
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -15,6 +15,7 @@ import math
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -90,11 +91,16 @@ class DbCheck:
 
 
 class PasswordChangeError(Exception):
-    """`change_password` failed; `check` says why. The text never contains either password."""
+    """`change_password` failed; `check` says why. The text never contains either password.
 
-    def __init__(self, check: DbCheck) -> None:
+    `logged_in` is False when the login with the current password failed, so nothing was tried
+    (a refused login then says that the role does not have that password).
+    """
+
+    def __init__(self, check: DbCheck, *, logged_in: bool = True) -> None:
         super().__init__(check.message)
         self.check = check
+        self.logged_in = logged_in
 
 
 # --- public operations ----------------------------------------------------------------------
@@ -140,18 +146,31 @@ def wait_for_database(target: DbTarget, timeout: int, wait_seconds: float) -> Db
         delay = min(delay * 2, WAIT_MAX_DELAY)
 
 
-def change_password(target: DbTarget, new_password: str, timeout: int = DEFAULT_DB_TIMEOUT) -> None:
+def change_password(
+    target: DbTarget,
+    new_password: str,
+    timeout: int = DEFAULT_DB_TIMEOUT,
+    *,
+    on_changed: Callable[[], None] | None = None,
+) -> None:
     """Set the password of `target.user` on the live server to `new_password`.
 
     Logs in with `target.password`, sends `ALTER ROLE ... PASSWORD` with a SCRAM-SHA-256 verifier
     computed by libpq on this machine (the plaintext never reaches the server, its log or
     pg_stat_activity), then proves that a fresh login with the new password works. If it does not,
-    the old password is set back over the still-open first session (the old password no longer
-    opens a new one) and PasswordChangeError is raised.
+    or anything else ends the call once the ALTER was sent (Ctrl-C, SIGTERM mapped to
+    KeyboardInterrupt), the old password is set back over the still-open first session (the old
+    password no longer opens a new one) before the error or the interrupt goes on.
+
+    `on_changed` runs once the new password is proven, still inside that guard: a caller that
+    must undo the change later registers its undo there, so that there is no moment at which
+    neither would set the old password back. (Should an interrupt land just after it, both do;
+    the caller's undo then finds the old password in place.)
 
     Raises ValueError for an empty password, or one libpq cannot carry (NUL, or not encodable as
-    UTF-8), and PasswordChangeError when the login, the change or the proof fails; its message
-    says which password the role has afterwards whenever that is in doubt.
+    UTF-8), and PasswordChangeError when the login, the change or the proof fails, or when setting
+    the old password back after an interrupt fails; its message says which password the role has
+    afterwards whenever that is in doubt.
     """
     if not new_password or "\x00" in new_password or not _utf8(new_password):
         raise ValueError(
@@ -164,11 +183,14 @@ def change_password(target: DbTarget, new_password: str, timeout: int = DEFAULT_
     try:
         conn = _connect(target, timeout, secrets)
     except _ConnectFailed as failed:
-        raise PasswordChangeError(failed.check) from None
+        raise PasswordChangeError(failed.check, logged_in=False) from None
     with conn:
+        role = target.user
+        sent = False  # once the ALTER may have reached the server, an interrupt undoes it
         try:
             row = conn.execute("SELECT current_user").fetchone()
             role = str(row[0]) if row else target.user
+            sent = True
             _set_password(conn, role, new_password)
         except psycopg.Error as exc:
             message = (
@@ -178,11 +200,22 @@ def change_password(target: DbTarget, new_password: str, timeout: int = DEFAULT_
             raise PasswordChangeError(
                 _scrubbed(_failed(DbProblem.OTHER, message), secrets)
             ) from None
+        except BaseException:
+            # Interrupted, perhaps after the server applied the ALTER: setting the old password
+            # again is harmless if it did not.
+            if sent:
+                _set_back_after_interrupt(conn, role, target.password, user, secrets)
+            raise
 
         try:
             _connect(replace(target, password=new_password), timeout, secrets).close()
+            if on_changed is not None:
+                on_changed()
         except _ConnectFailed as failed:
             proof = failed
+        except BaseException:
+            _set_back_after_interrupt(conn, role, target.password, user, secrets)
+            raise
         else:
             return
 
@@ -200,6 +233,24 @@ def change_password(target: DbTarget, new_password: str, timeout: int = DEFAULT_
                 "old password was set back and nothing changed."
             )
         raise PasswordChangeError(_scrubbed(replace(proof.check, message=message), secrets))
+
+
+def _set_back_after_interrupt(
+    conn: Connection[TupleRow], role: str, password: str, user: str, secrets: tuple[str, ...]
+) -> None:
+    """The old password back after an interrupt; PasswordChangeError (from the interrupt) if the
+    server refuses, since the person must then learn that the role has the NEW password."""
+    import psycopg
+
+    try:
+        _set_password(conn, role, password)
+    except psycopg.Error as exc:
+        message = (
+            f"Interrupted after the password of {user} was changed, and setting the old one "
+            f"back failed ({_detail(exc, secrets)}): the role most likely has the NEW password "
+            "now."
+        )
+        raise PasswordChangeError(_scrubbed(_failed(DbProblem.OTHER, message), secrets)) from None
 
 
 # --- connecting --------------------------------------------------------------------------------

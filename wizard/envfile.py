@@ -165,9 +165,11 @@ def parse_env(text: str) -> list[EnvEntry | str]:
         elif binding.key is None:
             _append_chunk(items, statement)  # a comment line
         elif binding.value is None:
+            # Not even the word is repeated: a line without '=' is often a secret pasted on a
+            # line of its own, and this message reaches CI logs.
             problems.append(
-                f"line {start}: {binding.key} has no '='; "
-                f"write {binding.key}= for an empty value or delete the line"
+                f"line {start}: has no '='; write it as KEY=value (a value pasted on a line of "
+                "its own belongs after the '=' of its key) or delete the line"
             )
         else:
             problem = _compose_problem(binding.key, statement, start)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,8 @@ MIN_POSTGRES_PASSWORD = 16
 MIN_JWT_SECRET = 32
 MIN_POSTGRES_VERSION = 13
 DEFAULT_DB_TIMEOUT = 5
+# Seconds; a longer wait for one connection attempt is a typo (and past what a thread join takes).
+MAX_DB_TIMEOUT = 600
 BUNDLED_HOST = "postgres"
 BUNDLED_PORT = 5432
 # Where the override mounts an external server's CA certificate inside the app's containers:
@@ -130,6 +133,15 @@ class Config:
 # --- validation: each returns a problem sentence or None ---------------------------------------
 
 
+# ASCII digits only (str.isdigit() accepts "²", which int() refuses), and no more than int()
+# converts (4300 digits).
+_DIGITS = re.compile(r"[0-9]{1,4000}")
+
+
+def _whole_number(text: str) -> int | None:
+    return int(text) if _DIGITS.fullmatch(text) else None
+
+
 def _characters(count: int) -> str:
     return "1 character" if count == 1 else f"{count} characters"
 
@@ -153,22 +165,20 @@ def check_jwt_secret(value: str, field_name: str = "JWT secret") -> str | None:
 
 
 def parse_port(value: object, field_name: str) -> tuple[int | None, str | None]:
-    text = str(value).strip()
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    number = _whole_number(str(value).strip())
+    if number is None or not 1 <= number <= 65535:
         return None, f"{field_name}: {value!r} is not a port; use a whole number from 1 to 65535"
-    return int(text), None
+    return number, None
 
 
 def parse_positive_int(
-    value: object, field_name: str, minimum: int = 1
+    value: object, field_name: str, minimum: int = 1, maximum: int | None = None
 ) -> tuple[int | None, str | None]:
-    text = str(value).strip()
-    if not text.isdigit() or int(text) < minimum:
-        return (
-            None,
-            f"{field_name}: {value!r} is not valid; use a whole number of at least {minimum}",
-        )
-    return int(text), None
+    number = _whole_number(str(value).strip())
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        return None, f"{field_name}: {value!r} is not valid; use a whole number {bound}"
+    return number, None
 
 
 def parse_bind_address(

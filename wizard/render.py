@@ -6,15 +6,16 @@ and is regenerated whole, with `yaml.safe_dump` (never string pasting).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from wizard import resources
+from wizard.compose import BASE_FILE_NAMES
 from wizard.envfile import update_env
 from wizard.model import CA_TARGET, Config, Deployment, PostgresMode
-from wizard.project import ENV_NAME, OVERRIDE_NAME, Project, escape
+from wizard.project import ENV_NAME, OVERRIDE_NAME, OWN_OVERRIDE_NAMES, Project, escape
 from wizard.writer import PlannedFile
 
 OVERRIDE_HEADER = """\
@@ -25,15 +26,42 @@ OVERRIDE_HEADER = """\
 
 
 def compose_files(project: Project, config: Config) -> list[str]:
-    """COMPOSE_FILE: paths relative to the project directory, in the order compose merges them."""
+    """COMPOSE_FILE: paths relative to the project directory, in the order compose merges them.
+
+    Files a person added to COMPOSE_FILE by hand (a monitoring stack, say) stay in it, after the
+    files the wizard manages and before its override, which comes last so its mounts win.
+    """
     files = [project.base_file.name] if project.base_file is not None else []
     if config.database.mode is PostgresMode.BUNDLED:
         files.append(resources.POSTGRES_COMPOSE)
     if project.own_override is not None:
-        # compose loaded it before COMPOSE_FILE existed; the wizard's own override comes last.
+        # compose loaded it before COMPOSE_FILE existed.
         files.append(project.own_override.name)
-    files.append(OVERRIDE_NAME)
-    return files
+    managed = {*BASE_FILE_NAMES, resources.POSTGRES_COMPOSE, OVERRIDE_NAME, *OWN_OVERRIDE_NAMES}
+    added = [
+        name
+        for name in split_compose_file(project.env.get("COMPOSE_FILE", ""))
+        if name not in managed and name not in files
+    ]
+    return [*files, *added, OVERRIDE_NAME]
+
+
+def split_compose_file(value: str) -> list[str]:
+    """COMPOSE_FILE's entries (compose's default separator on Linux and macOS is ':')."""
+    return [name for name in value.split(":") if name.strip()]
+
+
+def compose_paths(project: Project, names: list[str]) -> list[Path]:
+    """The files behind COMPOSE_FILE names that exist (the bundled PostgreSQL service falls back
+    to the copy the wizard ships, which it writes next to .env)."""
+    paths = []
+    for name in names:
+        path = project.root / name
+        if name == resources.POSTGRES_COMPOSE and not path.exists():
+            path = resources.data_root() / resources.POSTGRES_COMPOSE
+        if path.is_file():
+            paths.append(path)
+    return paths
 
 
 def env_values(project: Project, config: Config) -> dict[str, str]:
@@ -119,6 +147,12 @@ def _present(names: tuple[str, ...], project: Project) -> list[str]:
     return [name for name in names if name in project.services]
 
 
+def document_services(project: Project) -> list[str]:
+    """The services of the base compose file that get the document mounts (templates/stack.yaml,
+    role `documents`); none when there is no base file or it defines none of them."""
+    return _present(resources.roles().get("documents", ()), project)
+
+
 def plan(project: Project, config: Config) -> list[PlannedFile]:
     """Every file the configuration needs, with its content; the writer skips unchanged ones."""
     files = [
@@ -130,7 +164,3 @@ def plan(project: Project, config: Config) -> list[PlannedFile]:
         # The project directory is not the checkout: give it its own copy of the service.
         files.append(PlannedFile(resources.POSTGRES_COMPOSE, resources.postgres_compose(), 0o644))
     return files
-
-
-def changed_keys(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
-    return [key for key, value in after.items() if before.get(key) != value]

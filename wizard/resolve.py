@@ -20,6 +20,7 @@ from wizard.model import (
     BUNDLED_HOST,
     BUNDLED_PORT,
     DEFAULT_DB_TIMEOUT,
+    MAX_DB_TIMEOUT,
     Config,
     DatabaseSettings,
     Deployment,
@@ -71,14 +72,31 @@ ENV_ANSWERS: Mapping[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A value of the current .env that does not parse, kept as written so that `build` reports
+    it (naming the key) instead of a default silently taking its place."""
+
+    text: str
+    # The rest of the problem sentence: what is wrong and how to fix it.
+    remedy: str
+
+
 def existing_answers(env: Mapping[str, str], documents: Sequence[DocumentDir]) -> dict[str, Any]:
     """The current deployment as answers (the layer below the inputs and above the defaults)."""
     values: dict[str, Any] = {
         answer: env[key] for key, answer in ENV_ANSWERS.items() if env.get(key, "") != ""
     }
     if "USE_GPU" in env:
-        flag, _ = parse_bool(env["USE_GPU"], "USE_GPU")
-        values["deployment"] = (Deployment.GPU if flag else Deployment.CPU).value
+        flag, problem = parse_bool(env["USE_GPU"], "USE_GPU")
+        if problem:
+            values["deployment"] = Unreadable(
+                env["USE_GPU"],
+                "is not a yes/no value; set it to true (GPU) or false (CPU), or run setup "
+                "with --deployment cpu or gpu",
+            )
+        else:
+            values["deployment"] = (Deployment.GPU if flag else Deployment.CPU).value
     if values.get("postgres_mode") == PostgresMode.BUNDLED.value:
         # Inside the compose network the bundled server is always postgres:5432.
         values.pop("postgres_host", None)
@@ -165,6 +183,9 @@ class _Collector:
 
     def take(self, key: str, parser: Any, *args: Any) -> Any:
         raw = self.raw(key)
+        if isinstance(raw, Unreadable):
+            self.problems.append(f"{self.label(key)}: {raw.text!r} {raw.remedy}")
+            return None
         value, problem = (
             parser(*args, raw, self.label(key)) if args else parser(raw, self.label(key))
         )
@@ -186,7 +207,9 @@ def build(
     log_level = c.take("log_level", parse_choice, LogLevel)
     bind_address = c.take("bind_address", parse_bind_address)
     expiry = c.take("token_expiry_minutes", parse_positive_int)
-    db_timeout = c.take("db_timeout", lambda v, f: parse_positive_int(v, f, minimum=2))
+    db_timeout = c.take(
+        "db_timeout", lambda v, f: parse_positive_int(v, f, minimum=2, maximum=MAX_DB_TIMEOUT)
+    )
     gpu_ids = _gpu_ids(c)
 
     database, previous_password = _database(c, options, cwd)
@@ -224,7 +247,8 @@ def _gpu_ids(c: _Collector) -> tuple[str, ...]:
     if raw in (None, "", "all"):
         return ()
     ids = tuple(part.strip() for part in str(raw).split(",") if part.strip())
-    if not all(part.isdigit() or part.startswith("GPU-") for part in ids):
+    # ASCII digits: str.isdigit() would take "²" for an index.
+    if not all(re.fullmatch(r"[0-9]+", part) or part.startswith("GPU-") for part in ids):
         c.problems.append(
             f"{c.label('gpu_ids')}: {raw!r} is not a list of GPU indexes or UUIDs; "
             "use e.g. 0,1 or all"
@@ -234,12 +258,16 @@ def _gpu_ids(c: _Collector) -> tuple[str, ...]:
 
 
 def _secret(
-    c: _Collector, key: str, rule: Any, env_key: str, rotate: bool
+    c: _Collector, key: str, rule: Any, env_key: str, rotate: bool, *, keep_existing: bool = True
 ) -> tuple[str, str | None]:
-    """(value, previous value). Kept from .env unless given or rotation is asked for."""
+    """(value, previous value). Kept from .env unless given or rotation is asked for; with
+    `keep_existing` False the value in .env belongs to something else and does not count (and
+    there is no previous value)."""
     answer = c.answers.get(key)
-    current = c.answers.layer(Source.EXISTING).get(key)
+    current = c.answers.layer(Source.EXISTING).get(key) if keep_existing else None
     previous = str(current) if current else None
+    if answer is not None and answer.source is Source.EXISTING and not keep_existing:
+        answer = None
     if answer is None or (rotate and answer.source is Source.EXISTING):
         c.sources[key] = Source.GENERATED
         return generate_secret(), previous
@@ -256,6 +284,15 @@ def _secret(
         except EnvValueError as exc:
             c.problems.append(f"{c.label(key)}: {exc}")
     return value, previous
+
+
+def switches_server(answers: Answers, mode: PostgresMode | None) -> bool:
+    """True when the current .env describes the other kind of PostgreSQL server than `mode`:
+    its password and sslmode were meant for that one."""
+    existing = answers.layer(Source.EXISTING)
+    if mode is None or not existing:
+        return False
+    return str(existing.get("postgres_mode") or PostgresMode.BUNDLED.value).lower() != mode.value
 
 
 def _external_password_rule(value: str, field_name: str) -> str | None:
@@ -276,10 +313,16 @@ def _database(
             )
     host_port = c.take("postgres_host_port", parse_port)
     external = mode is PostgresMode.EXTERNAL
-    if external and c.answers.get("postgres_password") is None:
+    switched = switches_server(c.answers, mode)
+    given = c.answers.get("postgres_password")
+    # The current password is the other server's: the bundled one's cannot log in to an
+    # external server, nor is an external server's a password the wizard chose.
+    other_servers = switched and given is not None and given.source is Source.EXISTING
+    if external and (given is None or other_servers):
         c.problems.append(
             "--postgres-password-file: an external server needs the password of its role; give "
             "it with --postgres-password-file or WIZARD_POSTGRES_PASSWORD"
+            + (" (the one in the current .env is the bundled server's)" if other_servers else "")
         )
     password, previous = _secret(
         c,
@@ -289,15 +332,10 @@ def _database(
         _external_password_rule if external else check_postgres_password,
         "POSTGRES_PASSWORD",
         options["rotate_postgres_password"],
+        keep_existing=not switched,
     )
     sslmode_raw = c.answers.get("postgres_sslmode")
-    previous_mode = c.answers.layer(Source.EXISTING).get("postgres_mode")
-    if (
-        sslmode_raw is not None
-        and sslmode_raw.source is Source.EXISTING
-        and mode is not None
-        and str(previous_mode or PostgresMode.BUNDLED.value).lower() != mode.value
-    ):
+    if sslmode_raw is not None and sslmode_raw.source is Source.EXISTING and switched:
         # The current sslmode was chosen for the other kind of server: the bundled one's
         # `disable` must not become an external server's, nor an external `verify-full` (with
         # no CA for the bundled server) the bundled one's. The new kind starts at its default.
@@ -360,6 +398,12 @@ def _database(
         sslmode = (
             c.take("postgres_sslmode", parse_choice, SslMode) if sslmode_raw else SslMode.DISABLE
         )
+        if sslmode is not None and sslmode not in (SslMode.DISABLE, SslMode.PREFER):
+            c.problems.append(
+                f"{c.label('postgres_sslmode')}: {sslmode.value} needs TLS, and the bundled "
+                "PostgreSQL (postgres:16-alpine) serves none, so the app could not connect; use "
+                "disable or prefer, or an external server that offers TLS"
+            )
         sslrootcert = ""
     settings = DatabaseSettings(
         mode=mode or PostgresMode.BUNDLED,
@@ -432,7 +476,7 @@ def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
         return f"{label}: the path contains control characters; rename the directory"
     if not path.exists():
         if create:
-            return None
+            return _creation_problem(path, label)
         return (
             f"{label}: {path} does not exist; create it, or pass --create-doc-dirs to let "
             "the wizard create it"
@@ -441,6 +485,21 @@ def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
         return f"{label}: {path} is not a directory; give the directory that holds the documents"
     if not os.access(path, os.R_OK | os.X_OK):
         return f"{label}: {path} is not readable; fix its permissions (chmod a+rx)"
+    return None
+
+
+def _creation_problem(path: Path, label: str) -> str | None:
+    """Why `path` (missing) cannot be created, judged by its nearest existing parent."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{label}: {path} cannot be created: {parent} is not a directory; give another path"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return (
+            f"{label}: {path} cannot be created: {parent} is not writable; create the directory "
+            "yourself or fix the permissions"
+        )
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from wizard.answers import Source
 from wizard.envfile import EnvEntry, EnvParseError, parse_env
@@ -153,7 +154,11 @@ def source_label(source: Source | None, answer: str) -> str:
 
 
 def redact_env(text: str, marked: frozenset[str] = frozenset()) -> str:
-    """The .env with every value outside PUBLIC_KEYS replaced; keys in `marked` say 'changed'."""
+    """The .env with every value outside PUBLIC_KEYS replaced; keys in `marked` say 'changed'.
+
+    Comments are redacted too, except the template's own: a person's `# old password: ...` is
+    as secret as a value, and the diff reaches CI logs. A redacted comment reads `# <comment>`.
+    """
     try:
         items = parse_env(text)
     except EnvParseError:
@@ -161,12 +166,41 @@ def redact_env(text: str, marked: frozenset[str] = frozenset()) -> str:
     out: list[str] = []
     for item in items:
         if isinstance(item, str):
-            out.append(item)
+            out.append(_redacted_comments(item))
         elif item.key in PUBLIC_KEYS:
-            out.append(item.text)
+            # An inline comment (`LOG_LEVEL=INFO # ...`) is a person's text like any other.
+            if item.text.count("#") > item.value.count("#"):
+                newline = "\n" if item.text.endswith("\n") else ""
+                out.append(f"{item.key}={item.value} {REDACTED_COMMENT}{newline}")
+            else:
+                out.append(item.text)
         else:
             out.append(_redacted(item, changed=item.key in marked))
     return "".join(out)
+
+
+REDACTED_COMMENT = "# <comment>"
+
+
+def _redacted_comments(chunk: str) -> str:
+    """A verbatim chunk of .env (comments, blank lines) with each comment line that is not one
+    of the template's replaced by `# <comment>`, keeping its line break."""
+    known = _template_comments()
+    out: list[str] = []
+    for line in chunk.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        if body.lstrip("\ufeff \t").startswith("#") and body not in known:
+            line = REDACTED_COMMENT + line[len(body) :]
+        out.append(line)
+    return "".join(out)
+
+
+@cache
+def _template_comments() -> frozenset[str]:
+    from wizard import resources
+
+    lines = resources.template("env.template").splitlines()
+    return frozenset(line for line in lines if line.lstrip().startswith("#"))
 
 
 def _redacted(entry: EnvEntry, *, changed: bool) -> str:

@@ -6,6 +6,7 @@ written, so a failed run leaves the directory as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -18,9 +19,16 @@ from typing import TYPE_CHECKING, Any
 from wizard import resources
 from wizard.answers import OPTION_BY_KEY, Answers, Source
 from wizard.compose import ComposeError, PublishedPort, published_ports
-from wizard.model import DEFAULT_DB_TIMEOUT, Config, InputError, PostgresMode, parse_positive_int
-from wizard.project import Project, load_project, read_file
-from wizard.render import env_values, plan
+from wizard.model import (
+    DEFAULT_DB_TIMEOUT,
+    MAX_DB_TIMEOUT,
+    Config,
+    InputError,
+    PostgresMode,
+    parse_positive_int,
+)
+from wizard.project import OVERRIDE_NAME, Project, load_project, read_file
+from wizard.render import compose_files, compose_paths, env_values, plan, split_compose_file
 from wizard.resolve import Resolved, build, existing_answers
 from wizard.review import diff, mask, rows, source_label
 from wizard.ui import UI
@@ -33,7 +41,26 @@ if TYPE_CHECKING:
 
 
 class CheckFailed(Exception):
-    """A check failed (exit 1): a taken port, a refused database, a held lock."""
+    """A check failed (exit 1): a taken port, a refused database, a held lock.
+
+    `result` is set when it failed after the files were written (starting PostgreSQL), so that
+    the report names what was written and the backup set.
+    """
+
+    def __init__(self, message: str = "", result: WriteResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM after the files were written (exit 130); the message names them.
+
+    Before the write an interrupt stays a KeyboardInterrupt: nothing was written then.
+    """
+
+    def __init__(self, message: str, result: WriteResult | None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class Cancelled(Exception):
@@ -46,7 +73,6 @@ class Request:
     cwd: Path
     inputs: Answers
     interactive: bool
-    json: bool = False
 
 
 @dataclass
@@ -133,24 +159,18 @@ def check_answers_database(answers: Answers, timeout: int) -> DbCheck:
 
 
 def planned_ports(project: Project, config: Config) -> list[PublishedPort]:
-    files: list[Path] = []
-    if project.base_file is not None:
-        files.append(project.base_file)
-    if config.database.mode is PostgresMode.BUNDLED:
-        local = project.root / resources.POSTGRES_COMPOSE
-        files.append(
-            local if local.exists() else resources.data_root() / resources.POSTGRES_COMPOSE
-        )
-    if project.own_override is not None:
-        files.append(project.own_override)
+    """Every host port the configuration will publish. The wizard's override is left out: it is
+    about to be replaced, and it never publishes ports."""
+    names = [name for name in compose_files(project, config) if name != OVERRIDE_NAME]
     env = {**project.env, **env_values(project, config)}
-    return published_ports(files, env)
+    return published_ports(compose_paths(project, names), env)
 
 
 def port_verdicts(
     project: Project, config: Config
 ) -> tuple[list[PortStatus], list[PortStatus], list[str]]:
-    """(blocking, warnings, notes). On a re-run, ports this stack holds are not conflicts."""
+    """(blocking, warnings, notes). On a re-run, ports this stack holds are not conflicts; on a
+    first install every taken port is (a running container there is another stack's)."""
     from wizard.ports import check_ports
 
     try:
@@ -160,11 +180,15 @@ def port_verdicts(
     blocking: list[PortStatus] = []
     warnings: list[PortStatus] = []
     notes: list[str] = []
-    current = {(p.host_ip, p.port) for p in _current_ports(project)}
+    published = _current_ports(project)  # none on a first install
+    current = {(p.host_ip, p.port) for p in published}
+    # By number: when a re-run moves the bind address, this stack's running container holds the
+    # port at the old address until compose recreates it.
+    current_numbers = {(p.port, p.protocol) for p in published}
     for status in check_ports(ports, default_address="0.0.0.0"):
         if status.free:
             continue
-        if status.ours:
+        if status.ours and (status.port.port, status.port.protocol) in current_numbers:
             notes.append(f"port {status.port.port} is in use by this stack (docker-proxy)")
         elif (
             project.configured
@@ -180,16 +204,12 @@ def port_verdicts(
 
 
 def _current_ports(project: Project) -> list[PublishedPort]:
+    """The ports the configuration on disk publishes now (what compose would load)."""
     if not project.configured:
         return []
+    names = split_compose_file(project.env.get("COMPOSE_FILE", ""))
     try:
-        files = [project.base_file] if project.base_file else []
-        local = project.root / resources.POSTGRES_COMPOSE
-        if project.env.get("POSTGRES_MODE", "bundled") == "bundled" and local.exists():
-            files.append(local)
-        if project.own_override is not None:
-            files.append(project.own_override)
-        return published_ports(files, project.env)
+        return published_ports(compose_paths(project, names), project.env)
     except ComposeError:
         return []
 
@@ -233,6 +253,8 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
         resolved = _interactive(request, project, answers, ui)
     else:
         resolved = build(answers, cwd=request.cwd, existing_documents=project.documents)
+        if warning := unmounted_documents_warning(project, resolved.config):
+            ui.warn(warning)
         # Until the rotation has run, the server knows only the current password: check with
         # that one (the rotation itself proves the new one).
         rotating = resolved.rotate_postgres_password and resolved.previous_password
@@ -273,21 +295,109 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
         # No review without a terminal: the log shows what changes (secrets redacted).
         for text in outcome.diffs.values():
             ui.diff(text)
-    resolved, undo_rotation = _apply_password_rotation(resolved, ui, request.interactive)
-    if undo_rotation is None and resolved is not outcome.resolved:
-        # The person chose to keep the current password: plan again with it.
-        files = plan_files(resolved)
+    undo_rotation: list[Callable[[BaseException], None]] = []
+    created: list[Path] = []
+    # One guarded region from ALTER ROLE to the written .env: whatever ends it early (a failed
+    # write, Ctrl-C, SIGTERM) puts the server's old password back, or .env and the server would
+    # disagree and the stack could not log in.
     try:
+        resolved = _apply_password_rotation(resolved, ui, request.interactive, undo=undo_rotation)
+        if resolved is not outcome.resolved:
+            # The person chose to keep the current password: plan again with it.
+            files = plan_files(resolved)
         for directory in resolved.create_dirs:
-            directory.mkdir(parents=True, exist_ok=True)
+            _create_directory(directory, created)
         outcome.result = write_files(request.project_dir, files)
-    except BaseException:
-        if undo_rotation is not None:
-            undo_rotation()
+    except BaseException as exc:
+        # Decided by what is on disk, not by where the interrupt landed: once the changed files
+        # are in place (an interrupt in the writer's last steps), they stand, and the server
+        # keeps the password the new .env holds.
+        if not (outcome.diffs and _on_disk(project, files)):
+            for undo in undo_rotation:
+                undo(exc)
+            for directory in reversed(created):  # a failed run leaves the disk as it was
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
         raise
     outcome.next_steps = next_steps(request, resolved)
-    _start_database(request, resolved, ui, outcome)
+    try:
+        _start_database(request, resolved, ui, outcome)
+    except KeyboardInterrupt:
+        raise _interrupted_after_write(outcome) from None
+    except CheckFailed as exc:
+        exc.result = outcome.result
+        raise
     return outcome
+
+
+def _on_disk(project: Project, files: list[PlannedFile]) -> bool:
+    """True when every planned file is on disk exactly as planned."""
+    try:
+        return all(read_file(project.root / file.name) == file.content for file in files)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _interrupted_after_write(outcome: Outcome) -> Interrupted:
+    """Ctrl-C or SIGTERM once the files are in place: say so, never "nothing was written"."""
+    result = outcome.result
+    if result is not None and result.written:
+        done = f"interrupted after the files were written ({', '.join(result.written)})"
+    else:
+        done = "interrupted: the files already held this configuration, so nothing was written"
+    if result is not None and result.backup_stamp:
+        done += f"; backups of the replaced ones end in .bak.{result.backup_stamp}"
+    return Interrupted(
+        f"{done}; PostgreSQL was not started or not checked.\n"
+        f"Next: {'  then  '.join(outcome.next_steps)}",
+        result,
+    )
+
+
+def unmounted_documents_warning(project: Project, config: Config) -> str | None:
+    """Why the document directories would be mounted into no service; None when one reads them."""
+    from wizard.render import document_services
+
+    if not config.documents or document_services(project):
+        return None
+    names = ", ".join(resources.roles().get("documents", ())) or "none"
+    if project.base_file is None:
+        return (
+            f"No service of the base compose file reads the documents: {project.root} has no "
+            "base compose file (compose.yaml, docker-compose.yml, ...), so the document "
+            "directories are recorded but mounted nowhere. Run the wizard in the stack's "
+            f"directory (templates/stack.yaml names the services that read them: {names})."
+        )
+    return (
+        f"No service of the base compose file reads the documents: {project.base_file.name} "
+        f"defines none of the services templates/stack.yaml names for them ({names}), so the "
+        "document directories are recorded but mounted nowhere. Name the stack's services "
+        "under roles.documents in templates/stack.yaml."
+    )
+
+
+def _create_directory(path: Path, created: list[Path]) -> None:
+    """`mkdir -p path`, adding each directory it creates to `created` as it goes. Raises
+    CheckFailed, naming the directory and the reason, when one cannot be created."""
+    missing: list[Path] = []
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        for directory in reversed(missing):
+            try:
+                directory.mkdir()
+            except FileExistsError:
+                if not directory.is_dir():
+                    raise
+                continue  # made by someone else meanwhile: not this run's to remove
+            created.append(directory)
+    except OSError as exc:
+        raise CheckFailed(
+            f"The document directory {path} could not be created: {exc.strerror or exc}."
+            "\nNothing was written."
+        ) from None
 
 
 def _non_interactive_checks(project: Project, resolved: Resolved, ui: UI) -> None:
@@ -342,9 +452,19 @@ def _rerun_checks(resolved: Resolved, ui: UI, *, warned: bool, jwt_changed: bool
 
 
 def _validate_correction(resolved: Resolved, ui: UI) -> None:
-    """A new password without rotation claims the server already uses it: check that claim."""
+    """A new password without rotation claims the server already uses it: check that claim.
+
+    A claim that cannot be checked is not taken on trust (a wrong one makes the stack fail with
+    'password authentication failed'): it fails unless --skip-db-check says to write it anyway.
+    """
     from wizard.database import DbProblem, check_database
 
+    if resolved.option("skip_db_check"):
+        ui.warn(
+            "The corrected PostgreSQL password was not validated (--skip-db-check); run "
+            "`wizard check` once the server runs."
+        )
+        return
     result = check_database(host_target(resolved.config), resolved.db_timeout)
     if result.ok:
         ui.success("The corrected PostgreSQL password connects.")
@@ -353,36 +473,77 @@ def _validate_correction(resolved: Resolved, ui: UI) -> None:
             f"{result.message}\nNothing was written. To change the server's password, add "
             "--rotate-postgres-password."
         )
+    elif result.server_version is not None:
+        # It logged in, which is all a correction claims; the rest is for `wizard check`.
+        ui.success("The corrected PostgreSQL password connects.")
+        ui.warn(result.message)
     else:
-        ui.warn(f"Could not validate the corrected password: {result.message}")
+        raise CheckFailed(
+            f"Could not validate the corrected PostgreSQL password: {result.message}\n"
+            "Nothing was written. Start the bundled server first (docker compose up -d "
+            "postgres) and re-run, or pass --skip-db-check to write the password unvalidated."
+        )
 
 
 def _apply_password_rotation(
-    resolved: Resolved, ui: UI, interactive: bool, *, dry_run: bool = False
-) -> tuple[Resolved, Callable[[], None] | None]:
+    resolved: Resolved,
+    ui: UI,
+    interactive: bool,
+    *,
+    dry_run: bool = False,
+    undo: list[Callable[[BaseException], None]] | None = None,
+) -> Resolved:
     """ALTER ROLE on the live server before .env changes.
 
     Returns the Resolved to write (the same one, or one keeping the current password when the
-    person chose that) and an undo for a failed write. A `dry_run` changes nothing: it only
+    person chose that). Once the server has the new password, an undo is appended to `undo`
+    from inside change_password's own guard; the caller calls it with whatever (a failed write,
+    an interrupt) ended the run before .env was written. A `dry_run` changes nothing: it only
     checks that the server accepts the current password, which the rotation needs, and raises
     CheckFailed like the real run when it does not.
     """
     if not (resolved.rotate_postgres_password and resolved.previous_password):
-        return resolved, None
-    from wizard.database import PasswordChangeError, change_password, check_database
+        return resolved
+    from wizard.database import DbProblem, PasswordChangeError, change_password, check_database
 
     config = resolved.config
     old = host_target(config, password=resolved.previous_password)
-    new_password = config.database.password
+    previous, new_password = resolved.previous_password, config.database.password
+
+    def set_back(reason: BaseException) -> None:
+        what = (
+            "Interrupted" if isinstance(reason, KeyboardInterrupt) else "Writing the files failed"
+        )
+        try:
+            change_password(
+                host_target(config, password=new_password), previous, resolved.db_timeout
+            )
+        except PasswordChangeError as exc:
+            if not exc.logged_in and exc.check.problem is DbProblem.AUTH:
+                # change_password put it back itself (the interrupt came as it returned).
+                ui.warn(f"{what}: the server keeps its old password.")
+            else:
+                ui.problem(
+                    f"{what} and the server's password could not be changed back "
+                    f"({exc.check.message}); the server now uses the NEW password."
+                )
+        else:
+            ui.warn(f"{what}: the server's password was changed back.")
+
     try:
         if dry_run:
             check = check_database(old, resolved.db_timeout)
             if check.server_version is None:  # no session: the rotation could not log in
                 raise PasswordChangeError(check)
             ui.success("The server accepts the current PostgreSQL password: it can be rotated.")
-            return resolved, None
+            return resolved
         with ui.status("Changing the PostgreSQL password on the server"):
-            change_password(old, new_password, resolved.db_timeout)
+            change_password(
+                old,
+                new_password,
+                resolved.db_timeout,
+                on_changed=None if undo is None else lambda: undo.append(set_back),
+            )
     except PasswordChangeError as exc:
         explanation = f"Password rotation failed: {exc.check.message}"
         if config.database.mode is PostgresMode.BUNDLED and exc.check.retryable:
@@ -401,23 +562,11 @@ def _apply_password_rotation(
                 default="keep",
             )
             if keep == "keep":
-                return _keep_password(resolved), None
+                return _keep_password(resolved)
             raise Cancelled() from None
         raise CheckFailed(f"{explanation} Nothing was written.") from None
     ui.success("PostgreSQL password changed on the server and verified.")
-
-    def undo() -> None:
-        current = host_target(config, password=new_password)
-        try:
-            change_password(current, resolved.previous_password or "", resolved.db_timeout)
-            ui.warn("Writing the files failed: the server's password was changed back.")
-        except PasswordChangeError as exc:
-            ui.problem(
-                "Writing the files failed and the server's password could not be changed back "
-                f"({exc.check.message}); the server now uses the NEW password."
-            )
-
-    return resolved, undo
+    return resolved
 
 
 def _keep_password(resolved: Resolved) -> Resolved:
@@ -511,7 +660,9 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
     from wizard import prompter, steps
 
     _reject_fixed_problems(request, project, answers)
-    timeout, _ = parse_positive_int(answers.value("db_timeout") or 5, "db timeout", minimum=2)
+    timeout, _ = parse_positive_int(
+        answers.value("db_timeout") or 5, "db timeout", minimum=2, maximum=MAX_DB_TIMEOUT
+    )
     timeout = timeout or DEFAULT_DB_TIMEOUT
     session = steps.Session(
         answers=answers,
@@ -541,6 +692,8 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
             current = read_file(project.root / file.name)
             if project.configured and current != file.content:
                 ui.diff(diff(file, current, before, after))
+        if warning := unmounted_documents_warning(project, resolved.config):
+            ui.warn(warning)
         if resolved.option("yes"):
             return resolved
         action = prompter.select("Write this configuration?", steps.review_choices(), "write")

@@ -51,12 +51,6 @@ def find_compose() -> Compose:
     return Compose((docker, "compose"))
 
 
-def compose_command() -> list[str] | None:
-    """`docker compose` when the Docker CLI has the compose plugin, else None."""
-    found = find_compose()
-    return list(found.command) if found.command else None
-
-
 def start_postgres(project_dir: Path, command: list[str] | tuple[str, ...]) -> StartResult:
     """`docker compose up -d postgres` in the project directory (COMPOSE_FILE comes from .env).
 

@@ -29,7 +29,7 @@ from wizard.model import (
     parse_port,
     parse_positive_int,
 )
-from wizard.resolve import DEFAULTS, document_dir_problem
+from wizard.resolve import DEFAULTS, document_dir_problem, switches_server
 from wizard.ui import UI
 
 STEP_TITLES = ("Deployment type", "PostgreSQL", "Document directories", "Security", "Review")
@@ -267,12 +267,15 @@ def _ask_server_password(s: Session) -> None:
     key = "postgres_password"
     if s.fixed(key):
         return
+    current = s.current.get(key)
+    if current is not None and current.source is Source.EXISTING and _switches_server(s):
+        current = None  # the bundled server's password: it cannot log in to this one
     rotate_flag = parse_bool(s.value("rotate_postgres_password"), "rotate")[0]
-    if s.fixed("rotate_postgres_password") and rotate_flag and s.current.get(key) is not None:
+    if s.fixed("rotate_postgres_password") and rotate_flag and current is not None:
         # --rotate-postgres-password: the current password logs in, and a generated one
         # replaces it on the server (ALTER ROLE) before .env changes. Nothing to ask.
         return
-    if s.current.get(key) is not None:
+    if current is not None:
         action = prompter.select(
             "PostgreSQL password",
             [("Keep the current password", "keep"), ("Enter the server's password", "enter")],
@@ -290,6 +293,14 @@ def _ask_server_password(s: Session) -> None:
         ),
     )
     s.answered["rotate_postgres_password"] = False
+
+
+def _switches_server(s: Session) -> bool:
+    """The current .env describes the other kind of PostgreSQL server than the one chosen now."""
+    from wizard.model import parse_choice
+
+    mode, _ = parse_choice(PostgresMode, s.value("postgres_mode") or "", "PostgreSQL server")
+    return switches_server(s.answers, mode)
 
 
 # --- shared: a secret --------------------------------------------------------------------------
@@ -318,7 +329,9 @@ def _ask_secret(
         earlier = "keep" if rotate_key in s.answered else None
     s.answered.pop(key, None)
     s.answered[rotate_key] = False
-    if s.existing(key):
+    # Switching from an external server to the bundled one, the current password is the external
+    # server's: the bundled one gets a password of its own, as on a first install.
+    if s.existing(key) and not (key == "postgres_password" and _switches_server(s)):
         choices = [
             (f"Keep the current {what}", "keep"),
             (f"Rotate: generate a new {what}", "rotate-generate"),

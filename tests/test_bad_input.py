@@ -1,0 +1,220 @@
+"""Input the wizard cannot use: one clear sentence and the right exit code, never a traceback
+and never a default silently taking its place.
+
+The real `wizard` runs in a subprocess (tests/helpers.py). Exit 2 for a value it refuses, exit 1
+for a directory the system will not create; either way the directory is left as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from helpers import free_port, problem_lines, read_env, run_wizard, snapshot
+
+BUNDLED_TLS = (
+    "needs TLS, and the bundled PostgreSQL (postgres:16-alpine) serves none, so the app could "
+    "not connect; use disable or prefer, or an external server that offers TLS"
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A deployment directory holding its document directory `docs`."""
+    root = tmp_path / "deploy"
+    (root / "docs").mkdir(parents=True)
+    return root
+
+
+def install(project: Path) -> None:
+    done = run_wizard(
+        [
+            "setup",
+            "--doc-dir",
+            "docs",
+            "--skip-port-check",
+            "--postgres-host-port",
+            str(free_port()),
+        ],
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_superscript_digits_are_not_a_number_a_port_or_a_gpu_index(project: Path) -> None:
+    # "²".isdigit() is True, and int("²") raises: each must be refused like any other non-number.
+    done = run_wizard(
+        [
+            "setup",
+            "--doc-dir",
+            "docs",
+            "--postgres-host-port",
+            "²",
+            "--token-expiry-minutes",
+            "²",
+            "--db-timeout",
+            "1²",
+            "--deployment",
+            "gpu",
+            "--gpu-ids",
+            "0,²",
+        ],
+        cwd=project,
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert set(problem_lines(done.stderr)) == {
+        "error: --postgres-host-port: '²' is not a port; use a whole number from 1 to 65535",
+        "error: --token-expiry-minutes: '²' is not valid; use a whole number of at least 1",
+        "error: --db-timeout: '1²' is not valid; use a whole number from 2 to 600",
+        "error: --gpu-ids: '0,²' is not a list of GPU indexes or UUIDs; use e.g. 0,1 or all",
+    }
+    assert [path.name for path in project.iterdir()] == ["docs"]
+
+
+def test_db_timeout_beyond_600_seconds_is_refused_by_setup_and_check(project: Path) -> None:
+    install(project)
+    huge = "99999999999999999999"
+    before = snapshot(project)
+
+    setup = run_wizard(
+        [
+            "setup",
+            "--skip-port-check",
+            "--db-timeout",
+            huge,
+            "--postgres-mode",
+            "external",
+            "--postgres-host",
+            "127.0.0.1",
+            "--postgres-port",
+            str(free_port()),
+        ],
+        cwd=project,
+        env={"WIZARD_POSTGRES_PASSWORD": "the external server's password"},
+    )
+    check = run_wizard(["check", "--db-timeout", huge], cwd=project)
+
+    expected = f"error: --db-timeout: '{huge}' is not valid; use a whole number from 2 to 600"
+    for done in (setup, check):
+        assert done.returncode == 2, done.stderr
+        assert problem_lines(done.stderr) == [expected]
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("wait", ["inf", "nan", "1e300", "3601", "-1"])
+def test_check_waits_between_0_and_3600_seconds(project: Path, wait: str) -> None:
+    install(project)
+
+    done = run_wizard(["check", "--wait", wait], cwd=project, timeout=30)
+
+    assert done.returncode == 2, done.stderr
+    [line] = problem_lines(done.stderr)
+    assert re.fullmatch(
+        r"error: --wait: \S+ is not valid; give the seconds to wait, 0 to 3600", line
+    ), line
+
+
+def test_document_directory_under_a_file_is_refused_before_anything_is_created(
+    project: Path,
+) -> None:
+    (project / "afile").write_text("not a directory\n")
+    before = snapshot(project)
+
+    done = run_wizard(
+        [
+            "setup",
+            "--skip-port-check",
+            "--create-doc-dirs",
+            "--doc-dir",
+            "new",
+            "--doc-dir",
+            "afile/sub",
+        ],
+        cwd=project,
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert problem_lines(done.stderr) == [
+        f"error: --doc-dir: {project}/afile/sub cannot be created: {project}/afile is not a "
+        "directory; give another path"
+    ]
+    assert snapshot(project) == before  # "new" was not created either
+
+
+def test_directory_the_system_will_not_create_fails_the_run_and_removes_the_ones_it_made(
+    project: Path,
+) -> None:
+    # A name over NAME_MAX (255 bytes): it passes every check, and mkdir refuses it.
+    too_long = "x" * 300
+    before = snapshot(project)
+
+    done = run_wizard(
+        [
+            "setup",
+            "--skip-port-check",
+            "--create-doc-dirs",
+            "--doc-dir",
+            "made",
+            "--doc-dir",
+            f"new/{too_long}",
+        ],
+        cwd=project,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert problem_lines(done.stderr) == [
+        f"error: The document directory {project}/new/{too_long} could not be created: File "
+        "name too long.",
+        "error: Nothing was written.",
+    ]
+    assert snapshot(project) == before  # neither "made" nor "new" is left behind
+
+
+def test_invalid_use_gpu_in_env_is_reported_not_taken_for_cpu(project: Path) -> None:
+    install(project)
+    env_file = project / ".env"
+    env_file.write_text(re.sub(r"(?m)^USE_GPU=.*$", "USE_GPU=maybe", env_file.read_text()))
+    before = snapshot(project)
+    problem = (
+        "USE_GPU in the current .env: 'maybe' is not a yes/no value; set it to true (GPU) or "
+        "false (CPU), or run setup with --deployment cpu or gpu"
+    )
+
+    rerun = run_wizard(["setup", "--skip-port-check"], cwd=project)
+    check = run_wizard(["check", "--json"], cwd=project)
+
+    assert rerun.returncode == 2, rerun.stderr
+    assert problem_lines(rerun.stderr) == [f"error: {problem}"]
+    assert check.returncode == 1, check.stderr
+    settings = [row for row in json.loads(check.stdout)["checks"] if row["name"] == "settings"]
+    assert settings == [{"name": "settings", "status": "fail", "detail": problem}]
+    assert snapshot(project) == before
+
+    fixed = run_wizard(["setup", "--skip-port-check", "--deployment", "gpu"], cwd=project)
+
+    assert fixed.returncode == 0, fixed.stderr
+    assert read_env(project)["USE_GPU"] == "true"
+
+
+@pytest.mark.parametrize("sslmode", ["require", "verify-ca", "verify-full"])
+def test_bundled_server_refuses_an_sslmode_that_needs_tls(project: Path, sslmode: str) -> None:
+    done = run_wizard(["setup", "--doc-dir", "docs", "--postgres-sslmode", sslmode], cwd=project)
+
+    assert done.returncode == 2, done.stderr
+    assert problem_lines(done.stderr) == [f"error: --postgres-sslmode: {sslmode} {BUNDLED_TLS}"]
+    assert [path.name for path in project.iterdir()] == ["docs"]
+
+
+@pytest.mark.parametrize("sslmode", ["disable", "prefer"])
+def test_bundled_server_takes_an_sslmode_without_tls(project: Path, sslmode: str) -> None:
+    done = run_wizard(
+        ["setup", "--doc-dir", "docs", "--skip-port-check", "--postgres-sslmode", sslmode],
+        cwd=project,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert read_env(project)["POSTGRES_SSLMODE"] == sslmode

@@ -1,0 +1,95 @@
+"""COMPOSE_FILE across re-runs: files a person added by hand stay, and their ports are checked."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import compose_config, free_port, read_env, run_wizard
+
+
+def write_compose(path: Path, services: dict[str, object]) -> None:
+    path.write_text(yaml.safe_dump({"services": services}, sort_keys=False))
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Path:
+    root = tmp_path / "stack"
+    (root / "docs").mkdir(parents=True)
+    write_compose(root / "compose.yaml", {"webui": {"image": "example/webui"}})
+    return root
+
+
+def setup(project: Path, *args: str) -> None:
+    run = run_wizard(["setup", "--doc-dir", "docs", *args], cwd=project)
+    assert run.returncode == 0, run.stderr
+
+
+def add_monitoring(project: Path, port: int) -> None:
+    """A person adds their own compose file and lists it in COMPOSE_FILE by hand."""
+    write_compose(
+        project / "monitoring.yml",
+        {"grafana": {"image": "grafana/grafana", "ports": [f"127.0.0.1:{port}:3000"]}},
+    )
+    env = project / ".env"
+    text = env.read_text()
+    current = read_env(project)["COMPOSE_FILE"]
+    env.write_text(
+        text.replace(
+            f"COMPOSE_FILE='{current}'",
+            "COMPOSE_FILE='compose.yaml:docker-compose.postgres.yml:monitoring.yml:"
+            "docker-compose.override.yml'",
+        )
+    )
+
+
+def test_rerun_keeps_a_compose_file_added_by_hand(stack: Path) -> None:
+    setup(stack, "--postgres-host-port", str(free_port()))
+    add_monitoring(stack, free_port())
+
+    setup(stack, "--log-level", "DEBUG")
+
+    assert read_env(stack)["COMPOSE_FILE"] == (
+        "compose.yaml:docker-compose.postgres.yml:monitoring.yml:docker-compose.override.yml"
+    )
+    assert set(compose_config(stack)["services"]) == {"webui", "postgres", "grafana"}
+
+
+def test_switch_to_external_keeps_the_added_file_and_drops_only_postgres(stack: Path) -> None:
+    setup(stack, "--postgres-host-port", str(free_port()))
+    add_monitoring(stack, free_port())
+
+    run = run_wizard(
+        ["setup", "--postgres-mode", "external", "--postgres-host", "db.internal",
+         "--skip-db-check"],
+        cwd=stack,
+        env={"WIZARD_POSTGRES_PASSWORD": "the server's own password"},
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stderr
+    assert read_env(stack)["COMPOSE_FILE"] == (
+        "compose.yaml:monitoring.yml:docker-compose.override.yml"
+    )
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield sock.getsockname()[1]
+
+
+def test_port_of_a_file_added_by_hand_is_checked_on_rerun(stack: Path, held_port: int) -> None:
+    setup(stack, "--postgres-host-port", str(free_port()))
+    add_monitoring(stack, held_port)
+    before = (stack / ".env").read_bytes()
+
+    run = run_wizard(["setup", "--log-level", "DEBUG"], cwd=stack)
+
+    assert run.returncode == 1
+    assert f"port {held_port}" in run.stderr and "grafana" in run.stderr
+    assert (stack / ".env").read_bytes() == before
