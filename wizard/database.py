@@ -97,10 +97,14 @@ class PasswordChangeError(Exception):
     (a refused login then says that the role does not have that password).
     """
 
-    def __init__(self, check: DbCheck, *, logged_in: bool = True) -> None:
+    def __init__(
+        self, check: DbCheck, *, logged_in: bool = True, server_has_new: bool = False
+    ) -> None:
         super().__init__(check.message)
         self.check = check
         self.logged_in = logged_in
+        # The set-back failed too: the server most likely has the new password.
+        self.server_has_new = server_has_new
 
 
 # --- public operations ----------------------------------------------------------------------
@@ -227,6 +231,9 @@ def change_password(
                 f"({proof.detail}), and setting the old one back failed too "
                 f"({_detail(exc, secrets)}): the role most likely has the NEW password now."
             )
+            raise PasswordChangeError(
+                _scrubbed(replace(proof.check, message=message), secrets), server_has_new=True
+            ) from None
         else:
             message = (
                 f"A fresh login as {user} with the new password failed ({proof.detail}), so the "
@@ -250,7 +257,9 @@ def _set_back_after_interrupt(
             f"back failed ({_detail(exc, secrets)}): the role most likely has the NEW password "
             "now."
         )
-        raise PasswordChangeError(_scrubbed(_failed(DbProblem.OTHER, message), secrets)) from None
+        raise PasswordChangeError(
+            _scrubbed(_failed(DbProblem.OTHER, message), secrets), server_has_new=True
+        ) from None
 
 
 # --- connecting --------------------------------------------------------------------------------

@@ -552,7 +552,8 @@ def _apply_password_rotation(
                 "changing only .env would make the stack fail with 'password authentication "
                 "failed' on its next start. Start it (docker compose up -d postgres) and re-run."
             )
-        if interactive and not dry_run:
+        # Keeping the current password is a way out only while the server still has it.
+        if interactive and not dry_run and not exc.server_has_new:
             from wizard import prompter
 
             ui.problem(explanation)
