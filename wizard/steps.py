@@ -26,6 +26,7 @@ from wizard.model import (
     check_postgres_password,
     parse_bind_address,
     parse_bool,
+    parse_choice,
     parse_port,
     parse_positive_int,
 )
@@ -92,6 +93,77 @@ def _env_safe(
     return check
 
 
+@dataclass(frozen=True)
+class Question:
+    """A plain question: a choice when it has `choices` ((label, value) pairs), else a line of
+    text checked by `rule`. Questions that need more (secrets, the document list, the connection
+    check) are functions below."""
+
+    key: str
+    message: str
+    choices: tuple[tuple[str, str], ...] = ()
+    rule: prompter.Validator | None = None
+
+
+def ask(s: Session, question: Question, default: str | None = None) -> None:
+    """Ask unless the value is fixed for this run; the default is the current value."""
+    if s.fixed(question.key):
+        return
+    current = str(s.value(question.key) or "") if default is None else default
+    if question.choices:
+        s.answered[question.key] = prompter.select(
+            question.message, list(question.choices), default=current
+        )
+    else:
+        s.answered[question.key] = prompter.text(
+            question.message, default=current, validate=question.rule
+        ).strip()
+
+
+def _required(what: str) -> prompter.Validator:
+    return lambda text: None if text.strip() else f"{what}: enter a value"
+
+
+POSTGRES_MODE = Question(
+    "postgres_mode",
+    "PostgreSQL server",
+    choices=(
+        ("Bundled: run PostgreSQL in this stack (recommended)", PostgresMode.BUNDLED.value),
+        ("External: a server you already run, or a managed one", PostgresMode.EXTERNAL.value),
+    ),
+)
+HOST_PORT = Question(
+    "postgres_host_port",
+    "Host port for PostgreSQL (the wizard and your tools reach it on this port)",
+    rule=_port_rule("PostgreSQL host port"),
+)
+EXTERNAL_SERVER = (
+    Question("postgres_host", "Server host name or address", rule=_required("host")),
+    Question("postgres_port", "Server port", rule=_port_rule("port")),
+    Question("postgres_db", "Database name", rule=_required("database name")),
+    Question("postgres_user", "User (role) name", rule=_required("user name")),
+)
+SSLMODE = Question(
+    "postgres_sslmode",
+    "TLS (sslmode)",
+    choices=(
+        ("prefer: use TLS when the server offers it", SslMode.PREFER.value),
+        ("require: always TLS, do not verify the certificate", SslMode.REQUIRE.value),
+        ("verify-ca: TLS, certificate signed by my CA", SslMode.VERIFY_CA.value),
+        ("verify-full: TLS, CA and host name verified", SslMode.VERIFY_FULL.value),
+        ("disable: no TLS (trusted networks only)", SslMode.DISABLE.value),
+    ),
+)
+TOKEN_EXPIRY = Question(
+    "token_expiry_minutes",
+    "Access-token lifetime in minutes",
+    rule=_positive_rule("token lifetime"),
+)
+LOG_LEVEL = Question(
+    "log_level", "Log level", choices=tuple((level.value, level.value) for level in LogLevel)
+)
+
+
 # --- step 1 ------------------------------------------------------------------------------------
 
 
@@ -117,27 +189,12 @@ def step_deployment(s: Session) -> None:
 
 
 def step_postgres(s: Session) -> None:
-    if not s.fixed("postgres_mode"):
-        s.answered["postgres_mode"] = prompter.select(
-            "PostgreSQL server",
-            [
-                ("Bundled: run PostgreSQL in this stack (recommended)", PostgresMode.BUNDLED.value),
-                (
-                    "External: a server you already run, or a managed one",
-                    PostgresMode.EXTERNAL.value,
-                ),
-            ],
-            default=s.value("postgres_mode"),
-        )
+    ask(s, POSTGRES_MODE)
     while True:
         if s.value("postgres_mode") == PostgresMode.EXTERNAL.value:
             _ask_external(s)
-        elif not s.fixed("postgres_host_port"):
-            s.answered["postgres_host_port"] = prompter.text(
-                "Host port for PostgreSQL (the wizard and your tools reach it on this port)",
-                default=str(s.value("postgres_host_port")),
-                validate=_port_rule("PostgreSQL host port"),
-            )
+        else:
+            ask(s, HOST_PORT)
         _ask_password(s)
         if s.value("postgres_mode") != PostgresMode.EXTERNAL.value or s.check_database is None:
             return
@@ -146,16 +203,8 @@ def step_postgres(s: Session) -> None:
 
 
 def _ask_external(s: Session) -> None:
-    for key, message, rule in (
-        ("postgres_host", "Server host name or address", _required("host")),
-        ("postgres_port", "Server port", _port_rule("port")),
-        ("postgres_db", "Database name", _required("database name")),
-        ("postgres_user", "User (role) name", _required("user name")),
-    ):
-        if not s.fixed(key):
-            s.answered[key] = prompter.text(
-                message, default=str(s.value(key) or ""), validate=rule
-            ).strip()
+    for question in EXTERNAL_SERVER:
+        ask(s, question)
     if not s.fixed("postgres_sslmode"):
         current = s.value("postgres_sslmode") or SslMode.PREFER.value
         # "disable" is the bundled server's setting (plain TCP inside the compose network), no
@@ -167,19 +216,7 @@ def _ask_external(s: Session) -> None:
             was_external or "postgres_sslmode" in s.answered
         ):
             current = SslMode.PREFER.value
-        s.answered["postgres_sslmode"] = prompter.select(
-            "TLS (sslmode)",
-            [
-                ("prefer: use TLS when the server offers it", SslMode.PREFER.value),
-                ("require: always TLS, do not verify the certificate", SslMode.REQUIRE.value),
-                ("verify-ca: TLS, certificate signed by my CA", SslMode.VERIFY_CA.value),
-                ("verify-full: TLS, CA and host name verified", SslMode.VERIFY_FULL.value),
-                ("disable: no TLS (trusted networks only)", SslMode.DISABLE.value),
-            ],
-            default=current,
-        )
-    from wizard.model import parse_choice
-
+        ask(s, SSLMODE, default=current)
     # A flag may say "VERIFY-FULL" or something invalid: parse it as the model does (an invalid
     # value is reported by the connection check and the final validation, not by a crash).
     sslmode, _ = parse_choice(SslMode, s.value("postgres_sslmode") or "", "sslmode")
@@ -189,10 +226,6 @@ def _ask_external(s: Session) -> None:
             default=str(s.value("postgres_sslrootcert") or ""),
             validate=_file_rule,
         ).strip()
-
-
-def _required(what: str) -> prompter.Validator:
-    return lambda text: None if text.strip() else f"{what}: enter a value"
 
 
 def _file_rule(text: str) -> str | None:
@@ -205,18 +238,9 @@ def _file_rule(text: str) -> str | None:
 
 def _external_connects(s: Session) -> bool:
     """Connect before going on; on failure offer retry, correction or continuing unvalidated."""
-    from wizard.model import parse_choice
-
     assert s.check_database is not None
     # What "Change the connection settings" would ask again.
-    keys = [
-        "postgres_host",
-        "postgres_port",
-        "postgres_db",
-        "postgres_user",
-        "postgres_sslmode",
-        "postgres_password",
-    ]
+    keys = [q.key for q in EXTERNAL_SERVER] + [SSLMODE.key, "postgres_password"]
     sslmode, _ = parse_choice(SslMode, s.value("postgres_sslmode") or "", "sslmode")
     if sslmode is not None and sslmode.verifies:
         keys.append("postgres_sslrootcert")
@@ -476,18 +500,8 @@ def step_security(s: Session) -> None:
     )
     if s.answered.get("rotate_jwt_secret"):
         s.ui.warn("Rotating the JWT secret signs every signed-in user out.")
-    if not s.fixed("token_expiry_minutes"):
-        s.answered["token_expiry_minutes"] = prompter.text(
-            "Access-token lifetime in minutes",
-            default=str(s.value("token_expiry_minutes")),
-            validate=_positive_rule("token lifetime"),
-        ).strip()
-    if not s.fixed("log_level"):
-        s.answered["log_level"] = prompter.select(
-            "Log level",
-            [(level.value, level.value) for level in LogLevel],
-            default=str(s.value("log_level")).upper(),
-        )
+    ask(s, TOKEN_EXPIRY)
+    ask(s, LOG_LEVEL, default=str(s.value("log_level")).upper())
     if not s.fixed("bind_address"):
         _ask_bind_address(s)
 
