@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -199,3 +200,32 @@ def docker_proxy() -> Iterator[tuple[int, int]]:
         proxy.stdin.close()
         proxy.wait(timeout=10)
         proxy.stdout.close()
+
+
+@contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port whose listener accepts connections and never says a word (a hung server)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.05)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept_and_hold() -> None:
+        while not done.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept_and_hold, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        done.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()

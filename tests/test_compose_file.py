@@ -93,3 +93,11 @@ def test_port_of_a_file_added_by_hand_is_checked_on_rerun(stack: Path, held_port
     assert run.returncode == 1
     assert f"port {held_port}" in run.stderr and "grafana" in run.stderr
     assert (stack / ".env").read_bytes() == before
+
+
+def test_fresh_env_holds_every_owned_key_in_the_template_order(stack: Path) -> None:
+    from wizard.render import ENV_KEYS
+
+    setup(stack, "--postgres-host-port", str(free_port()))
+
+    assert tuple(read_env(stack)) == ENV_KEYS

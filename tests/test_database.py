@@ -11,12 +11,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
+from helpers import silent_listener
 from pg import AppDatabase, PostgresServer, free_port, make_self_signed_cert
 
 from wizard.database import (
@@ -57,35 +57,6 @@ def assert_no_secret(check: DbCheck, *secrets: str) -> None:
     for secret in secrets:
         assert secret not in check.message
         assert secret not in repr(check)
-
-
-@contextmanager
-def silent_listener() -> Iterator[int]:
-    """A port whose listener accepts connections and never says a word (a hung server)."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.05)
-    held: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept_and_hold() -> None:
-        while not done.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept_and_hold, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        done.set()
-        thread.join()
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 @pytest.fixture(scope="module")

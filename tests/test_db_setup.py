@@ -18,14 +18,13 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
-from helpers import free_port, read_env, run_wizard, snapshot, start_wizard
+from helpers import free_port, read_env, run_wizard, silent_listener, snapshot, start_wizard
 from keys import CTRL_C, DOWN, ENTER, Driven, Expect, down, drive, replace, typed
 from pg import AppDatabase, PostgresServer
 
@@ -163,35 +162,6 @@ def check_rows(run: Run) -> dict[str, list[dict[str, str]]]:
         assert set(row) == {"name", "status", "detail"}
         rows.setdefault(row["name"], []).append(row)
     return rows
-
-
-@contextmanager
-def silent_listener() -> Iterator[int]:
-    """A port whose listener accepts connections and never says a word (a hung server)."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.05)
-    held: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept_and_hold() -> None:
-        while not done.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept_and_hold, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        done.set()
-        thread.join()
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 def stopped_server(

@@ -17,7 +17,7 @@ from wizard.answers import Answers, Source
 from wizard.compose import ComposeError
 from wizard.model import DatabaseSettings, InputError, PostgresMode, parse_choice, parse_port
 from wizard.project import ENV_NAME, Project, load_project
-from wizard.render import env_values
+from wizard.render import ENV_KEYS, env_values
 from wizard.resolve import Resolved, build, existing_answers
 
 if TYPE_CHECKING:
@@ -57,23 +57,10 @@ class Report:
         }
 
 
-# Keys every deployment's .env must hold (DATABASE_URL is checked against the others).
-REQUIRED_KEYS = (
-    "COMPOSE_FILE",
-    "USE_GPU",
-    "LOG_LEVEL",
-    "BIND_ADDRESS",
-    "POSTGRES_MODE",
-    "POSTGRES_HOST",
-    "POSTGRES_PORT",
-    "POSTGRES_DB",
-    "POSTGRES_USER",
-    "POSTGRES_PASSWORD",
-    "POSTGRES_HOST_PORT",
-    "DATABASE_URL",
-    "DOCUMENT_PATHS",
-    "JWT_SECRET_KEY",
-    "ACCESS_TOKEN_EXPIRE_MINUTES",
+# Keys every deployment's .env must hold (DATABASE_URL is checked against the others); the TLS
+# keys may be missing from a .env written before external servers existed.
+REQUIRED_KEYS = tuple(
+    key for key in ENV_KEYS if key not in ("POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT")
 )
 
 

@@ -18,6 +18,28 @@ from wizard.model import CA_TARGET, Config, Deployment, PostgresMode
 from wizard.project import ENV_NAME, OVERRIDE_NAME, OWN_OVERRIDE_NAMES, Project, escape
 from wizard.writer import PlannedFile
 
+# Every .env key the wizard owns, in the template's order, and the ones that hold secrets.
+ENV_KEYS = (
+    "COMPOSE_FILE",
+    "USE_GPU",
+    "LOG_LEVEL",
+    "BIND_ADDRESS",
+    "POSTGRES_MODE",
+    "POSTGRES_HOST",
+    "POSTGRES_PORT",
+    "POSTGRES_DB",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_SSLMODE",
+    "POSTGRES_SSLROOTCERT",
+    "POSTGRES_HOST_PORT",
+    "DATABASE_URL",
+    "DOCUMENT_PATHS",
+    "JWT_SECRET_KEY",
+    "ACCESS_TOKEN_EXPIRE_MINUTES",
+)
+SECRET_ENV_KEYS = frozenset({"POSTGRES_PASSWORD", "JWT_SECRET_KEY", "DATABASE_URL"})
+
 OVERRIDE_HEADER = """\
 # Written by the setup wizard: re-run `make wizard` (or `wizard setup`) to change it; edits made
 # here are replaced on the next run. The x-wizard block records the answers compose has no key

@@ -13,30 +13,13 @@ from functools import cache
 from wizard.answers import Source
 from wizard.envfile import EnvEntry, EnvParseError, parse_env
 from wizard.model import Deployment, PostgresMode
+from wizard.render import ENV_KEYS, SECRET_ENV_KEYS
 from wizard.resolve import Resolved
 from wizard.writer import PlannedFile
 
-SECRET_KEYS = frozenset({"POSTGRES_PASSWORD", "JWT_SECRET_KEY", "DATABASE_URL"})
 # .env keys whose values may appear in a diff; any other key's value (secrets, and keys a person
 # added by hand, which may be API tokens) is redacted.
-PUBLIC_KEYS = frozenset(
-    {
-        "COMPOSE_FILE",
-        "USE_GPU",
-        "LOG_LEVEL",
-        "BIND_ADDRESS",
-        "POSTGRES_MODE",
-        "POSTGRES_HOST",
-        "POSTGRES_PORT",
-        "POSTGRES_DB",
-        "POSTGRES_USER",
-        "POSTGRES_SSLMODE",
-        "POSTGRES_SSLROOTCERT",
-        "POSTGRES_HOST_PORT",
-        "DOCUMENT_PATHS",
-        "ACCESS_TOKEN_EXPIRE_MINUTES",
-    }
-)
+PUBLIC_KEYS = frozenset(ENV_KEYS) - SECRET_ENV_KEYS
 
 
 def mask(secret: str) -> str:
