@@ -25,16 +25,16 @@ test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check wizard tests scripts
-	$(BIN)/ruff format --check wizard tests scripts
+	$(BIN)/ruff check wizard tests
+	$(BIN)/ruff format --check wizard tests
 	$(BIN)/mypy
 
 format: venv
-	$(BIN)/ruff format wizard tests scripts
-	$(BIN)/ruff check --fix wizard tests scripts
+	$(BIN)/ruff format wizard tests
+	$(BIN)/ruff check --fix wizard tests
 
 bench: venv
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python tests/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

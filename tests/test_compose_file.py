@@ -101,3 +101,76 @@ def test_fresh_env_holds_every_owned_key_in_the_template_order(stack: Path) -> N
     setup(stack, "--postgres-host-port", str(free_port()))
 
     assert tuple(read_env(stack)) == ENV_KEYS
+
+
+def test_compose_file_entries_spelled_with_dot_slash_are_the_wizards_own(stack: Path) -> None:
+    setup(stack, "--postgres-host-port", str(free_port()))
+    env = stack / ".env"
+    current = read_env(stack)["COMPOSE_FILE"]
+    env.write_text(
+        env.read_text().replace(
+            f"COMPOSE_FILE='{current}'",
+            "COMPOSE_FILE='./compose.yaml:./docker-compose.postgres.yml:"
+            "docker-compose.override.yml'",
+        )
+    )
+
+    run = run_wizard(
+        ["setup", "--postgres-mode", "external", "--postgres-host", "db.internal",
+         "--skip-db-check"],
+        cwd=stack,
+        env={"WIZARD_POSTGRES_PASSWORD": "the server's own password"},
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stderr
+    assert read_env(stack)["COMPOSE_FILE"] == "compose.yaml:docker-compose.override.yml"
+    assert "postgres" not in compose_config(stack)["services"]
+
+
+def test_ports_of_a_running_stack_without_compose_file_are_its_own(tmp_path: Path) -> None:
+    """A hand-written .env without COMPOSE_FILE: compose loads its default files, so the ports
+    they publish, held by this stack's running containers, are no conflict on a re-run."""
+    from helpers import docker_proxy
+
+    project = tmp_path / "stack"
+    (project / "docs").mkdir(parents=True)
+    with docker_proxy() as (port, _pid):
+        write_compose(
+            project / "compose.yaml",
+            {"webui": {"image": "example/webui", "ports": ["127.0.0.1:${API_PORT}:8080"]}},
+        )
+        (project / ".env").write_text(f"API_PORT={port}\n")
+
+        run = run_wizard(
+            ["setup", "--doc-dir", "docs", "--postgres-host-port", str(free_port())],
+            cwd=project,
+        )
+
+    assert run.returncode == 0, run.stderr
+    assert f"port {port} is in use by this stack" in run.stderr
+
+
+SECRET_LINE = "c2VjcmV0LXRva2VuLXZhbHVl"  # base64 of a token, pasted on a line of its own
+
+
+def test_secret_pasted_on_its_own_line_is_not_shown_by_the_rerun_diff(stack: Path) -> None:
+    setup(stack, "--postgres-host-port", str(free_port()))
+    with (stack / ".env").open("a") as env:
+        env.write(f"{SECRET_LINE}==\n")
+
+    run = run_wizard(["setup", "--token-expiry-minutes", "60"], cwd=stack)
+
+    assert run.returncode == 0, run.stderr
+    assert "ACCESS_TOKEN_EXPIRE_MINUTES='60'" in run.stderr  # the diff is shown ...
+    assert SECRET_LINE[:12] not in run.stderr + run.stdout  # ... without the pasted secret
+
+
+def test_secret_that_compose_cannot_read_as_a_name_is_not_echoed(stack: Path) -> None:
+    setup(stack, "--postgres-host-port", str(free_port()))
+    with (stack / ".env").open("a") as env:
+        env.write("c2Vj+cmV0/LXRva2VuLXZhbHVl==\n")
+
+    for args in (["setup"], ["check", "--json"]):
+        run = run_wizard(args, cwd=stack)
+        assert run.returncode in (1, 2), run.stderr
+        assert "c2Vj" not in run.stderr + run.stdout

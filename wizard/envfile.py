@@ -261,8 +261,9 @@ def _compose_problem(key: str, statement: str, line: int) -> str | None:
     head = _COMPOSE_KEY_PREFIX.match(statement)
     if head is None or head.group(1) != key:
         return (
-            f"line {line}: the name {key!r} holds characters docker compose refuses (or is in "
-            "quotes); use letters, digits and '_' only, without quotes"
+            # Not the name itself: a secret pasted on a line of its own can parse as a name.
+            f"line {line}: the name before '=' holds characters docker compose refuses (or is "
+            "in quotes); use letters, digits and '_' only, without quotes"
         )
     return None
 

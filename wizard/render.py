@@ -6,6 +6,7 @@ and is regenerated whole, with `yaml.safe_dump` (never string pasting).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,9 @@ def compose_files(project: Project, config: Config) -> list[str]:
 
 
 def split_compose_file(value: str) -> list[str]:
-    """COMPOSE_FILE's entries (compose's default separator on Linux and macOS is ':')."""
-    return [name for name in value.split(":") if name.strip()]
+    """COMPOSE_FILE's entries (compose's default separator on Linux and macOS is ':'), spelled
+    the way the wizard writes them (`./compose.yaml` is `compose.yaml`)."""
+    return [os.path.normpath(name.strip()) for name in value.split(":") if name.strip()]
 
 
 def compose_paths(project: Project, names: list[str]) -> list[Path]:

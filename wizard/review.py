@@ -6,6 +6,7 @@ Pure functions over values: the UI prints what these return.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -189,7 +190,13 @@ def _template_comments() -> frozenset[str]:
 def _redacted(entry: EnvEntry, *, changed: bool) -> str:
     newline = "\n" if entry.text.endswith("\n") else ""
     label = "<secret, new value>" if changed else "<secret>"
-    return f"{entry.key}={label}{newline}"
+    # A secret pasted on a line of its own (base64 ending in '=') parses as a name: show only
+    # names that look like environment variables.
+    key = entry.key if _ENV_NAME.fullmatch(entry.key) else "<name>"
+    return f"{key}={label}{newline}"
+
+
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+|[A-Z]{2,12}")
 
 
 def diff(

@@ -11,7 +11,8 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -208,6 +209,13 @@ def _current_ports(project: Project) -> list[PublishedPort]:
     if not project.configured:
         return []
     names = split_compose_file(project.env.get("COMPOSE_FILE", ""))
+    if not names:
+        # Without COMPOSE_FILE compose loads its defaults: the base file and an override.
+        names = [
+            path.name
+            for path in (project.base_file, project.own_override, project.root / OVERRIDE_NAME)
+            if path is not None
+        ]
     try:
         return published_ports(compose_paths(project, names), project.env)
     except ComposeError:
@@ -515,9 +523,11 @@ def _apply_password_rotation(
             "Interrupted" if isinstance(reason, KeyboardInterrupt) else "Writing the files failed"
         )
         try:
-            change_password(
-                host_target(config, password=new_password), previous, resolved.db_timeout
-            )
+            # A second Ctrl-C (or SIGTERM) must not cut the set-back short: held until it ends.
+            with _signals_held():
+                change_password(
+                    host_target(config, password=new_password), previous, resolved.db_timeout
+                )
         except PasswordChangeError as exc:
             if not exc.logged_in and exc.check.problem is DbProblem.AUTH:
                 # change_password put it back itself (the interrupt came as it returned).
@@ -568,6 +578,20 @@ def _apply_password_rotation(
         raise CheckFailed(f"{explanation} Nothing was written.") from None
     ui.success("PostgreSQL password changed on the server and verified.")
     return resolved
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends (then arrive as usual). The block must be
+    bounded: here, by the database timeout."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def _keep_password(resolved: Resolved) -> Resolved:

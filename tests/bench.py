@@ -1,4 +1,4 @@
-"""The performance baselines of DESIGN.md: `make bench`, or `.venv/bin/python scripts/bench.py`.
+"""The performance baselines of DESIGN.md: `make bench`, or `.venv/bin/python tests/bench.py`.
 
 Start-up costs are ratios to `python -c pass` (the same interpreter, the same environment) run in
 the same benchmark: every measured run is preceded by a baseline run, so a noisy machine slows both

@@ -1,4 +1,4 @@
-"""One-off check of GPU detection on a real machine: `python3 scripts/gpu_check.py [TIMEOUT]`.
+"""One-off check of GPU detection on a real machine: `python3 tests/gpu_check.py [TIMEOUT]`.
 
 Prints one JSON object: what `detect_gpus()` concluded, and the raw output of every command it
 runs, so the fakes under tests/fakebin can be compared with (or replaced by) real captures.
