@@ -39,19 +39,17 @@ def settings(**changes: Any) -> DatabaseSettings:
 @pytest.fixture
 def deployment(tmp_path: Path) -> Path:
     """A bundled deployment written by setup, its database port closed."""
+    return make_deployment(tmp_path, PASSWORD)
+
+
+def make_deployment(tmp_path: Path, password: str) -> Path:
+    port = free_port()
     root = tmp_path / "deploy"
     (root / "docs").mkdir(parents=True)
     made = run_wizard(
-        [
-            "setup",
-            "--non-interactive",
-            "--doc-dir",
-            "docs",
-            "--postgres-host-port",
-            str(free_port()),
-        ],
+        ["setup", "--non-interactive", "--doc-dir", "docs", "--postgres-host-port", f"{port}"],
         cwd=root,
-        env={"WIZARD_POSTGRES_PASSWORD": PASSWORD},
+        env={"WIZARD_POSTGRES_PASSWORD": password},
     )
     assert made.returncode == 0, made.stderr
     return root
@@ -144,21 +142,7 @@ def test_database_url_with_an_unencoded_password_names_the_parts_but_no_piece_of
     # Edited by hand with the password pasted as it is: '@' and '/' split the URL in the wrong
     # places, so its "host", "port" and "database" are pieces of the password.
     password = "hunter@3SECRET/xyz9tail"
-    root = tmp_path / "deploy"
-    (root / "docs").mkdir(parents=True)
-    made = run_wizard(
-        [
-            "setup",
-            "--non-interactive",
-            "--doc-dir",
-            "docs",
-            "--postgres-host-port",
-            str(free_port()),
-        ],
-        cwd=root,
-        env={"WIZARD_POSTGRES_PASSWORD": password},
-    )
-    assert made.returncode == 0, made.stderr
+    root = make_deployment(tmp_path, password)
     env = root / ".env"
     lines = env.read_text().splitlines(keepends=True)
     [index] = [i for i, line in enumerate(lines) if line.startswith("DATABASE_URL=")]

@@ -30,7 +30,16 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
-from helpers import REPO, WIZARD, clean_env, free_port, read_env, run_wizard, start_wizard
+from helpers import (
+    REPO,
+    WIZARD,
+    clean_env,
+    free_port,
+    read_env,
+    run_wizard,
+    small_tmpfs,
+    start_wizard,
+)
 from keys import DOWN, ENTER, drive
 from pg import AppDatabase, PostgresServer
 
@@ -899,20 +908,9 @@ def test_rotation_with_the_bundled_server_stopped_exits_1_and_changes_nothing(
 
 @pytest.fixture
 def small_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs (needs root)."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if os.geteuid() != 0 or mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root); the file-size-limit case covers it")
-    try:
+    """A 1 MiB tmpfs (needs root; the file-size-limit case covers the rest)."""
+    with small_tmpfs(tmp_path / "small", "1m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
 
 
 def fill_leaving(directory: Path, pages: int) -> Path:

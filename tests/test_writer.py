@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import small_tmpfs
 
 from wizard.writer import (
     KEEP_BACKUP_SETS,
@@ -332,18 +333,7 @@ def test_failed_write_leaves_previous_env_readable_and_no_debris(
 
 
 def test_disk_full_on_a_real_small_filesystem_keeps_previous_env(tmp_path: Path) -> None:
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if os.geteuid() != 0 or mounted.returncode != 0:
-        pytest.skip(
-            "cannot mount a small tmpfs here (needs root); the disk-full case above covers it"
-        )
-    try:
+    with small_tmpfs(tmp_path / "small", "64k") as mount_point:
         original = b"A=1\n" * 100
         (mount_point / ENV).write_bytes(original)
 
@@ -352,8 +342,6 @@ def test_disk_full_on_a_real_small_filesystem_keeps_previous_env(tmp_path: Path)
 
         assert (mount_point / ENV).read_bytes() == original
         assert listing(mount_point) == [ENV]
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
 
 
 @pytest.mark.parametrize("override_existed", [True, False], ids=["replaced", "new"])

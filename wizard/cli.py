@@ -220,9 +220,8 @@ def _setup(
 
 
 def _input_problems(request: Request) -> list[str]:
-    """Every problem of the answers, found before `run` takes the project lock (which creates
-    .wizard.lock): invalid input must leave the directory exactly as it was, and the problems of
-    the values are listed together with those of the inputs they came from."""
+    """Every problem of the values, so that they are listed together with the problems of the
+    inputs they came from (an unknown answers-file key, say) in one exit 2."""
     from wizard.model import InputError
     from wizard.project import load_project
     from wizard.resolve import build
