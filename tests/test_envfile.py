@@ -38,6 +38,7 @@ TEMPLATE = (REPO / "templates" / "env.template").read_text(encoding="utf-8")
 WIZARD_KEYS = [
     "COMPOSE_FILE",
     "USE_GPU",
+    "CUDA_VISIBLE_DEVICES",
     "LOG_LEVEL",
     "BIND_ADDRESS",
     "POSTGRES_MODE",
@@ -50,9 +51,13 @@ WIZARD_KEYS = [
     "POSTGRES_SSLROOTCERT",
     "POSTGRES_HOST_PORT",
     "DATABASE_URL",
+    "DOCUMENT_PATH",
     "DOCUMENT_PATHS",
     "JWT_SECRET_KEY",
     "ACCESS_TOKEN_EXPIRE_MINUTES",
+    "REDIS_PASSWORD",
+    "QDRANT_API_KEY",
+    "CONNECTOR_SECRETS_KEY",
 ]
 # Recognisable text that must never show up in an error message.
 SECRET = "Zq9SecretMarker"
@@ -358,6 +363,7 @@ def test_unreadable_file_error_lists_every_problem_in_its_message() -> None:
 VALUES = {
     "COMPOSE_FILE": "docker-compose.yml:docker-compose.postgres.yml:docker-compose.override.yml",
     "USE_GPU": "false",
+    "CUDA_VISIBLE_DEVICES": "0,1",
     "LOG_LEVEL": "INFO",
     "BIND_ADDRESS": "127.0.0.1",
     "POSTGRES_MODE": "bundled",
@@ -369,10 +375,14 @@ VALUES = {
     "POSTGRES_SSLMODE": "prefer",
     "POSTGRES_SSLROOTCERT": "",
     "POSTGRES_HOST_PORT": "5432",
-    "DATABASE_URL": "postgresql://docsearch:pa%24%24%20w%27rd@postgres:5432/docsearch?sslmode=prefer",
-    "DOCUMENT_PATHS": "/mnt/docs/a,/mnt/docs/b",
+    "DATABASE_URL": "postgresql://docsearch:pa%24%24%20w%27rd@postgres:5432/docsearch",
+    "DOCUMENT_PATH": "/srv/my docs/a",
+    "DOCUMENT_PATHS": "/mnt/docs,/mnt/docs-b",
     "JWT_SECRET_KEY": "ab" * 32,
     "ACCESS_TOKEN_EXPIRE_MINUTES": "1440",
+    "REDIS_PASSWORD": "cd" * 32,
+    "QDRANT_API_KEY": "ef" * 32,
+    "CONNECTOR_SECRETS_KEY": "q3Vb0mN1kE5yL8sT2wX6zA9cF4hJ7pR0uI3oK6lM1nQ=",
 }
 
 
@@ -436,7 +446,7 @@ def test_rerun_changing_password_changes_exactly_its_two_lines() -> None:
     changes = changed_lines(old, new)
     assert [b for _, b in changes] == [
         'POSTGRES_PASSWORD="n3w\\\\pass"\n',
-        "DATABASE_URL='postgresql://docsearch:n3w%5Cpass@postgres:5432/docsearch?sslmode=prefer'\n",
+        "DATABASE_URL='postgresql://docsearch:n3w%5Cpass@postgres:5432/docsearch'\n",
     ]
     assert read_env(new) == values
 

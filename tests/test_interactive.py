@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from dotenv import dotenv_values
 from helpers import docker_proxy
 from keys import CTRL_C, CTRL_U, DOWN, ENTER, UP, Driven, Expect, down, drive, replace, typed
@@ -99,7 +98,15 @@ def env(project: Path) -> dict[str, str | None]:
 
 
 def override(project: Path) -> Any:
-    return yaml.safe_load((project / "docker-compose.override.yml").read_text())
+    """The wizard's override as compose reads it (`!override` values given plainly)."""
+    return load_services_and_block(project / "docker-compose.override.yml")
+
+
+def load_services_and_block(path: Path) -> Any:
+    from wizard.compose import load_services, parse_yaml
+
+    data = parse_yaml(path.read_text())
+    return {"x-wizard": data.get("x-wizard"), "services": load_services(path)}
 
 
 def documents(project: Path) -> list[str]:
@@ -234,7 +241,7 @@ def test_mismatched_password_is_asked_again(
     assert values["POSTGRES_PASSWORD"] == PASSWORD
     assert values["DATABASE_URL"] == (
         "postgresql://docsearch:pa%24%24%20w%27rd%20%231%20%24%7BHOME%7D%20100%25"
-        "@postgres:5432/docsearch?sslmode=disable"
+        "@postgres:5432/docsearch"
     )
 
 
@@ -684,6 +691,30 @@ def test_review_warns_when_no_service_reads_the_documents(
     assert documents(project) == [str(docs)]
 
 
+def test_a_variable_the_stacks_compose_file_requires_is_asked_and_written(
+    project: Path, docs: Path
+) -> None:
+    (project / "docker-compose.yml").write_text(
+        "services:\n  webui:\n    image: example/webui\n    environment:\n"
+        "      LICENSE: ${STACK_LICENSE:?a license key}\n"
+    )
+    driven = setup(
+        project,
+        STEP_1,
+        STEP_2,
+        step_3(docs),
+        STEP_4,
+        Expect("STACK_LICENSE (required by docker-compose.yml for webui"),
+        ENTER,
+        Expect("STACK_LICENSE: the stack cannot start without it"),
+        typed("key-1234"),
+        WRITE,
+    )
+
+    assert env(project)["STACK_LICENSE"] == "key-1234"
+    assert "key-1234" not in driven.screen  # typed hidden, like every secret
+
+
 # --- the whole flow ------------------------------------------------------------------------------
 
 
@@ -727,7 +758,7 @@ def test_whole_interactive_flow_writes_env_and_override(
     assert {key: values.get(key) for key in expected} == expected
     assert values["DATABASE_URL"] == (
         "postgresql://docsearch:pa%24%24%20w%27rd%20%231%20%24%7BHOME%7D%20100%25"
-        "@postgres:5432/docsearch?sslmode=disable"
+        "@postgres:5432/docsearch"
     )
     assert (project / ".env").stat().st_mode & 0o777 == 0o600
     mounts = [
@@ -740,6 +771,7 @@ def test_whole_interactive_flow_writes_env_and_override(
         {"type": "bind", "source": str(notes), "target": "/mnt/docs/notes", "read_only": True},
     ]
     gpus = {"resources": {"reservations": {"devices": [ALL_GPUS]}}}
+    tls = {"PGSSLMODE": "${POSTGRES_SSLMODE}"}
     assert override(project) == {
         "x-wizard": {
             "documents": [
@@ -748,9 +780,10 @@ def test_whole_interactive_flow_writes_env_and_override(
             ]
         },
         "services": {
-            "webui": {"volumes": mounts},
-            "worker": {"volumes": mounts, "deploy": gpus},
-            "vecpipe": {"deploy": gpus},
+            # uvicorn, which the web UI's entrypoint hands LOG_LEVEL to, wants lower case.
+            "webui": {"volumes": mounts, "environment": {**tls, "LOG_LEVEL": "warning"}},
+            "worker": {"volumes": mounts, "environment": tls},
+            "vecpipe": {"environment": tls, "deploy": gpus},
         },
     }
     assert PASSWORD not in driven.screen and JWT_SECRET not in driven.screen

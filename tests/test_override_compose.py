@@ -138,16 +138,16 @@ def test_rerun_keeps_every_mount_target_and_adds_new_ones(stack: Path, tmp_path:
         pytest.param(["--gpu-ids", "0,1"], {"device_ids": ["0", "1"]}, id="device-ids"),
     ],
 )
-def test_gpu_deployment_reserves_nvidia_devices_on_vecpipe_and_worker_only(
+def test_gpu_deployment_reserves_nvidia_devices_on_vecpipe_only(
     stack: Path, tmp_path: Path, gpu_args: list[str], expected: dict[str, Any]
 ) -> None:
     (tmp_path / "docs").mkdir()
     setup(stack, "--doc-dir", str(tmp_path / "docs"), "--deployment", "gpu", *gpu_args)
     services = compose_config(stack)["services"]
     device = {"driver": "nvidia", "capabilities": ["gpu"], **expected}
-    for name in ("vecpipe", "worker"):
-        assert gpu_devices(services[name]) == [device]
-    for name in ("webui", "redis", "qdrant", "postgres"):
+    assert gpu_devices(services["vecpipe"]) == [device]
+    # The stack's worker routes its encoding through vecpipe: it gets no GPU.
+    for name in ("worker", "webui", "redis", "qdrant", "postgres"):
         assert gpu_devices(services[name]) is None
     assert read_env(stack)["USE_GPU"] == "true"
 
@@ -213,8 +213,9 @@ def test_without_a_base_file_only_the_database_is_configured(tmp_path: Path) -> 
     assert (
         f"! No service of the base compose file reads the documents: {root} has no base compose "
         "file (compose.yaml, docker-compose.yml, ...), so the document directories are recorded "
-        "but mounted nowhere. Run the wizard in the stack's directory (templates/stack.yaml "
-        "names the services that read them: webui, worker)."
+        "but mounted nowhere. Run the wizard in the directory of the semantik stack's "
+        "docker-compose.yml (templates/stack.yaml names the services that read them: webui, "
+        "worker)."
     ) in done.stderr.splitlines()
     config = compose_config(root)
     assert set(config["services"]) == {"postgres"}
@@ -283,7 +284,7 @@ def test_external_postgres_leaves_the_bundled_service_out(stack: Path, tmp_path:
     assert env["COMPOSE_FILE"] == "compose.yaml:docker-compose.override.yml"
     assert env["POSTGRES_HOST"] == "10.0.0.5" and env["POSTGRES_PORT"] == "6543"
     assert str(env["DATABASE_URL"]).startswith("postgresql://docsearch:")
-    assert "@10.0.0.5:6543/docsearch?sslmode=prefer" in str(env["DATABASE_URL"])
+    assert str(env["DATABASE_URL"]).endswith("@10.0.0.5:6543/docsearch")
     assert not (stack / "docker-compose.postgres.yml").exists()
     config = compose_config(stack)
     assert "postgres" not in config["services"]
@@ -369,10 +370,12 @@ def test_external_ca_file_is_mounted_into_the_database_clients_and_not_carried_t
     assert run.returncode == 0, run.stderr
     env = read_env(stack)
     assert env["POSTGRES_SSLROOTCERT"] == str(certs / "root $ca.pem")
-    assert str(env["DATABASE_URL"]).endswith(
-        "?sslmode=verify-full&sslrootcert=/run/wizard/postgres-root.crt"
-    )
+    assert "?" not in str(env["DATABASE_URL"])
     services = compose_config(stack)["services"]
+    for name in ("webui", "vecpipe", "worker"):
+        environment = services[name]["environment"]
+        assert environment["PGSSLMODE"] == "verify-full"
+        assert environment["PGSSLROOTCERT"] == "/run/wizard/postgres-root.crt"
     mount = {
         "type": "bind",
         "source": str(certs / "root $ca.pem"),
@@ -389,7 +392,7 @@ def test_external_ca_file_is_mounted_into_the_database_clients_and_not_carried_t
     env = read_env(stack)
     assert env["POSTGRES_SSLMODE"] == "disable"
     assert env["POSTGRES_SSLROOTCERT"] == ""
-    assert str(env["DATABASE_URL"]).endswith("@postgres:5432/docsearch?sslmode=disable")
+    assert str(env["DATABASE_URL"]).endswith("@postgres:5432/docsearch")
     services = compose_config(stack)["services"]
     assert all(ca_mounts(service) == [] for service in services.values())
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from wizard.contract import profile
 from wizard.model import InputError
 
 
@@ -67,6 +68,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("jwt_secret", secret=True),
     Option("jwt_secret_file"),
     Option("rotate_jwt_secret", kind="bool"),
+    # The stack's other secrets (templates/stack.yaml): `--rotate KEY`, or a value from WIZARD_KEY.
+    Option("rotate", kind="list"),
+    *(Option(secret.answer, secret=True) for secret in profile().secrets),
     Option("token_expiry_minutes"),
     Option("log_level"),
     Option("bind_address"),
@@ -192,7 +196,8 @@ def read_answers_file(path: Path) -> tuple[dict[str, Any], list[str]]:
         elif option.secret:
             problems.append(
                 f"answers file: {raw_key} must not be stored in an answers file (it is a secret); "
-                f"use {option.env_var} or --{key.replace('_', '-')}-file"
+                f"use {option.env_var}"
+                + (f" or --{key.replace('_', '-')}-file" if key in SECRETS else "")
             )
         elif value is None:
             continue

@@ -6,18 +6,27 @@ when any check fails. Nothing here writes, prompts or prints.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from wizard.answers import Answers, Source
 from wizard.compose import ComposeError
-from wizard.model import DatabaseSettings, InputError, PostgresMode, parse_choice, parse_port
+from wizard.contract import answer_defaults, documents_root
+from wizard.model import (
+    Config,
+    DatabaseSettings,
+    InputError,
+    PostgresMode,
+    parse_choice,
+    parse_port,
+)
 from wizard.project import ENV_NAME, Project, load_project
-from wizard.render import ENV_KEYS, env_values
+from wizard.render import ENV_KEYS, env_values, setting_readers, unset_required
 from wizard.resolve import Resolved, build, existing_answers
 
 if TYPE_CHECKING:
@@ -60,7 +69,10 @@ class Report:
 # Keys every deployment's .env must hold (DATABASE_URL is checked against the others); the TLS
 # keys may be missing from a .env written before external servers existed.
 REQUIRED_KEYS = tuple(
-    key for key in ENV_KEYS if key not in ("POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT")
+    key
+    for key in ENV_KEYS
+    if key
+    not in ("POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT", "CUDA_VISIBLE_DEVICES", "DOCUMENT_PATH")
 )
 
 
@@ -113,7 +125,11 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
         _check_database(project, None, db_timeout, wait_seconds, add)
         return report()
     config = resolved.config
-    add("settings", Status.OK, "values and secret lengths are valid")
+    secrets = 2 + len(config.secrets)
+    add("settings", Status.OK, f"values are valid, and all {secrets} secrets are set")
+    for problem in unset_required(project, config, os.environ):
+        add("required variables", Status.FAIL, problem)
+    _check_reach(project, config, add)
 
     differences = url_differences(project.env["DATABASE_URL"], config.database)
     if differences:
@@ -152,11 +168,28 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
     return report()
 
 
+def _check_reach(project: Project, config: Config, add: _Add) -> None:
+    """Does each setting reach a service? Records of the wizard's own (USE_GPU, ...) say so."""
+    if project.base_file is None:
+        add("settings reach", Status.SKIP, "no base compose file: no service to reach")
+        return
+    readers = setting_readers(project, config)
+    reached = [f"{key} → {', '.join(names)}" for key, names in readers.items() if names]
+    unread = [key for key, names in readers.items() if not names]
+    add("settings reach", Status.OK, "; ".join(reached))
+    if unread:
+        add(
+            "settings reach",
+            Status.OK,
+            f"read by no service (records for the wizard and compose): {', '.join(unread)}",
+        )
+
+
 def url_differences(url: str, expected: DatabaseSettings) -> list[str]:
     """What in DATABASE_URL disagrees with the POSTGRES_* settings, one phrase each.
 
-    Phrases name only the part (scheme, user, password, host, port, database, sslmode,
-    sslrootcert) and its .env key, never a value read from the URL: a hand-edited URL with an
+    Phrases name only the part (scheme, user, password, host, port, database, query) and its
+    .env key, never a value read from the URL: a hand-edited URL with an
     unencoded '@' or '/' in its password splits in the wrong places, and the "host" or
     "database" it then yields are pieces of the password. Empty when the URL is exactly the one
     the wizard derives.
@@ -184,15 +217,15 @@ def url_differences(url: str, expected: DatabaseSettings) -> list[str]:
          "POSTGRES_DB"),
     )  # fmt: skip
     parts = [(part, key) for part, have, want, key in pairs if have != want]
-    query, wanted_query = parse_qs(actual.query), parse_qs(wanted.query)
-    if query.get("sslmode") != wanted_query.get("sslmode"):
-        parts.append(("sslmode", "POSTGRES_SSLMODE"))
-    if query.get("sslrootcert") != wanted_query.get("sslrootcert"):
-        parts.append(("sslrootcert", "what POSTGRES_SSLROOTCERT implies"))
     differences = [
         f"the {part} differs from {key}" + (_ENCODING_HINT if part == "password" else "")
         for part, key in parts
     ]
+    if actual.query:
+        differences.append(
+            "it has query parameters (?...), which the app's asyncpg driver refuses; TLS "
+            "settings come from POSTGRES_SSLMODE and POSTGRES_SSLROOTCERT"
+        )
     # Equal in every part yet not byte-identical (another encoding of the same URL): the app
     # reads the same thing, so it agrees.
     return differences
@@ -204,9 +237,19 @@ _ENCODING_HINT = " (in the URL it must be percent-encoded)"
 
 def _resolve(project: Project, add: _Add) -> Resolved | None:
     """The deployment's settings, validated by the same rules as setup (secret lengths, dirs...)."""
-    answers = Answers([(Source.EXISTING, existing_answers(project.env, project.documents))])
+    answers = Answers(
+        [
+            (Source.EXISTING, existing_answers(project.env, project.documents, project.root)),
+            (Source.DEFAULT, answer_defaults(project.base_services)),
+        ]
+    )
     try:
-        return build(answers, cwd=project.root, existing_documents=project.documents)
+        return build(
+            answers,
+            cwd=project.root,
+            existing_documents=project.documents,
+            documents_root=documents_root(project.base_services),
+        )
     except InputError as exc:
         for problem in exc.problems:
             add("settings", Status.FAIL, problem)

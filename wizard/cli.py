@@ -143,6 +143,14 @@ def setup(
     rotate_jwt_secret: Annotated[
         bool | None, _opt("Generate a new JWT secret (signs every user out).")
     ] = None,
+    rotate: Annotated[
+        list[str] | None,
+        _opt(
+            "Generate a new value for one of the stack's other secrets (repeatable): "
+            "REDIS_PASSWORD, QDRANT_API_KEY or CONNECTOR_SECRETS_KEY.",
+            "--rotate",
+        ),
+    ] = None,
     token_expiry_minutes: Annotated[
         str | None, _opt("Access-token lifetime (default 1440).")
     ] = None,
@@ -165,6 +173,8 @@ def setup(
         flags.pop(meta, None)
     if not doc_dir:
         flags.pop("doc_dir", None)
+    if not rotate:
+        flags.pop("rotate", None)
     _run(
         lambda: _setup(project_dir, non_interactive, answers, json_output, flags),
         json_output,
@@ -222,6 +232,7 @@ def _setup(
 def _input_problems(request: Request) -> list[str]:
     """Every problem of the values, so that they are listed together with the problems of the
     inputs they came from (an unknown answers-file key, say) in one exit 2."""
+    from wizard.contract import documents_root
     from wizard.model import InputError
     from wizard.project import load_project
     from wizard.resolve import build
@@ -229,7 +240,12 @@ def _input_problems(request: Request) -> list[str]:
 
     try:
         project = load_project(request.project_dir)
-        build(layered(request, project), cwd=request.cwd, existing_documents=project.documents)
+        build(
+            layered(request, project),
+            cwd=request.cwd,
+            existing_documents=project.documents,
+            documents_root=documents_root(project.base_services),
+        )
     except InputError as exc:
         return exc.problems
     return []
@@ -283,10 +299,11 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
 
     def body() -> int:
         from wizard.answers import Answers, Source
+        from wizard.contract import documents_root
         from wizard.project import load_project
         from wizard.resolve import build
         from wizard.review import rows
-        from wizard.setup import Request, layered, settings_json
+        from wizard.setup import Request, layered, settings_json, unreached_warning
         from wizard.ui import UI, print_json
 
         root = project_dir.resolve()
@@ -300,13 +317,21 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
         # that has gone is reported rather than a reason to show nothing.
         inputs = Answers([(Source.DEFAULT, {"create_doc_dirs": True})])
         request = Request(project_dir=root, cwd=root, inputs=inputs, interactive=False)
-        resolved = build(layered(request, project), cwd=root, existing_documents=project.documents)
+        resolved = build(
+            layered(request, project),
+            cwd=root,
+            existing_documents=project.documents,
+            documents_root=documents_root(project.base_services),
+        )
         ui = UI()
         if json_output:
             settings = settings_json(resolved)
             settings["sources"].pop("create_doc_dirs", None)
             print_json(settings)
-        ui.review_table(rows(resolved, project.env, project.env), title=f"Configuration of {root}")
+        table = rows(resolved, project.env, project.env)
+        ui.review_table(table, title=f"Configuration of {root}")
+        if warning := unreached_warning(project, resolved.config, table):
+            ui.warn(warning)
         for missing in resolved.create_dirs:
             ui.warn(f"The document directory {missing} does not exist.")
         return EXIT_OK

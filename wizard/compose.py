@@ -142,15 +142,53 @@ def _construct_override(loader: yaml.SafeLoader, node: yaml.Node) -> _Override:
     return _Override(loader.construct_scalar(node))
 
 
+class _ComposeDumper(yaml.SafeDumper):
+    """yaml.safe_dump's output, plus compose's `!override` and `!reset` tags."""
+
+
+def _represent_override(dumper: yaml.SafeDumper, data: _Override) -> yaml.Node:
+    value = data.value
+    if isinstance(value, list):
+        return dumper.represent_sequence("!override", value)
+    if isinstance(value, dict):
+        return dumper.represent_mapping("!override", value)
+    return dumper.represent_scalar("!override", str(value))
+
+
+def _represent_reset(dumper: yaml.SafeDumper, data: _Reset) -> yaml.Node:
+    return dumper.represent_scalar("!reset", "")
+
+
+_ComposeDumper.add_representer(_Override, _represent_override)
+_ComposeDumper.add_representer(_Reset, _represent_reset)
+
+
+def override(value: Any) -> Any:
+    """`!override VALUE` in a compose file the wizard writes: replaces what earlier files set."""
+    return _Override(value)
+
+
+def dump_yaml(data: Any) -> str:
+    """`data` as compose YAML (yaml.safe_dump's rules; `override()` and RESET as their tags)."""
+    return yaml.dump(data, Dumper=_ComposeDumper, sort_keys=False, allow_unicode=True)
+
+
 _ComposeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _ComposeLoader.add_constructor("!reset", _construct_reset)
 _ComposeLoader.add_constructor("!override", _construct_override)
 
 
-def _load_document(path: Path) -> dict[str, Any]:
-    """The top-level mapping of one compose file, `!reset`/`!override` kept as markers."""
+def parse_yaml(text: str) -> Any:
+    """YAML as compose reads it, `!reset`/`!override` kept as markers. Raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_ComposeLoader)  # a SafeLoader: builds no objects
+
+
+def _load_document(path: Path, text: str | None = None) -> dict[str, Any]:
+    """The top-level mapping of one compose file (or of `text`, the file as it is about to be
+    written), `!reset`/`!override` kept as markers."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if text is None:
+            text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ComposeError(
             f"{path}: the compose file does not exist; create it or remove it from COMPOSE_FILE"
@@ -206,14 +244,14 @@ def _plain(value: Any) -> Any:
     return None if value is RESET else value
 
 
-def load_services(path: Path) -> dict[str, dict[str, Any]]:
+def load_services(path: Path, text: str | None = None) -> dict[str, dict[str, Any]]:
     """The `services` mapping of one compose file, uninterpolated; empty when it has none.
 
     Values are read as compose reads them (go-yaml's scalars); a `!override` value is given
     plainly and a `!reset` key is left out. Raises ComposeError when the file is missing, is not
     valid YAML (the message has the line) or its shape is not a compose file's.
     """
-    services = _services_of(_load_document(path), path)
+    services = _services_of(_load_document(path, text), path)
     return {str(name): _plain(body) or {} for name, body in services.items() if body is not RESET}
 
 
@@ -358,7 +396,7 @@ class _ServicePorts:
     replace_profiles: bool = False
 
 
-def _split_top_level(raw: str) -> list[str]:
+def split_top_level(raw: str) -> list[str]:
     """`raw` split at the `:` outside `${...}`, so `${BIND:-::1}` stays one part."""
     parts: list[str] = []
     start = i = 0
@@ -442,7 +480,7 @@ def _parse_short(raw: str, text: str, env: Mapping[str, str]) -> list[_PortEntry
             raise ValueError(f"host range {host} and container range {container} differ in size")
         # One container port, a range of host ports: Docker takes any free one of them.
         return [_PortEntry(ip, host, low, protocol, None)]
-    raw_parts = _split_top_level(raw)
+    raw_parts = split_top_level(raw)
     variable = None
     if low == high and len(raw_parts) >= 2:
         variable = _variable_of(raw_parts[-2], host, env)
@@ -594,7 +632,9 @@ def _active_profiles(env: Mapping[str, str]) -> set[str]:
     return {p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
 
 
-def published_ports(files: Sequence[Path], env: Mapping[str, str]) -> list[PublishedPort]:
+def published_ports(
+    files: Sequence[Path], env: Mapping[str, str], texts: Mapping[Path, str] | None = None
+) -> list[PublishedPort]:
     """Every host port that `docker compose -f F1 -f F2 ... up` would publish, in the order of
     `docker compose config` (services by name, then their ports as merged).
 
@@ -606,11 +646,12 @@ def published_ports(files: Sequence[Path], env: Mapping[str, str]) -> list[Publi
     container port (Docker picks any free port of the range). Only the settings this needs are
     interpolated, so an unset `${X:?}` elsewhere in a file does not stop a port check.
     `extends` is followed (also into other files); top-level `include:` is not.
-    Raises ComposeError naming the file and the entry when something cannot be read.
+    Raises ComposeError naming the file and the entry when something cannot be read. `texts`
+    gives the content of files about to be written (the wizard's planned override).
     """
     merged: dict[str, _ServicePorts] = {}
     for path in files:
-        services = _services_of(_load_document(path), path)
+        services = _services_of(_load_document(path, (texts or {}).get(path)), path)
         for name, body in services.items():
             if body is RESET:
                 merged.pop(name, None)
@@ -650,3 +691,25 @@ def published_ports(files: Sequence[Path], env: Mapping[str, str]) -> list[Publi
                 )
             )
     return result
+
+
+_WILDCARDS = ("", "0.0.0.0", "::")
+
+
+def port_conflicts(ports: Sequence[PublishedPort]) -> list[tuple[PublishedPort, PublishedPort]]:
+    """Pairs of entries of different services that ask for the same host port: only one of them
+    can bind it (an address of all interfaces overlaps every other address)."""
+    pairs = []
+    for i, first in enumerate(ports):
+        for second in ports[i + 1 :]:
+            if (first.port, first.protocol) != (second.port, second.protocol):
+                continue
+            if first.service == second.service:
+                continue
+            if (
+                first.host_ip == second.host_ip
+                or first.host_ip in _WILDCARDS
+                or second.host_ip in _WILDCARDS
+            ):
+                pairs.append((first, second))
+    return pairs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -68,6 +69,48 @@ class InputError(Exception):
         self.problems = problems
 
 
+def generate_fernet_key() -> str:
+    """A Fernet key: url-safe base64 of 32 random bytes (what `Fernet.generate_key()` makes)."""
+    import base64
+
+    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+
+
+def check_fernet_key(value: str, field_name: str) -> str | None:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(value.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raw = b""
+    if len(raw) != 32 or len(value) != 44:
+        return (
+            f"{field_name}: is not a Fernet key (url-safe base64 of 32 bytes, 44 characters); "
+            "let the wizard generate one"
+        )
+    return None
+
+
+# Characters that stand for themselves inside a URL's userinfo: the base pastes some secrets
+# into redis:// and postgresql:// URLs without encoding them.
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def check_url_safe_secret(value: str, field_name: str) -> str | None:
+    if len(value) < MIN_POSTGRES_PASSWORD:
+        return (
+            f"{field_name}: {_characters(len(value))} is too short; use at least "
+            f"{MIN_POSTGRES_PASSWORD} (or let the wizard generate one)"
+        )
+    if not _URL_SAFE.fullmatch(value):
+        return (
+            f"{field_name}: holds characters that break the URLs the stack pastes it into; use "
+            "only letters, digits and . _ ~ - (or let the wizard generate one)"
+        )
+    return None
+
+
 def generate_secret() -> str:
     """64 hex characters (32 random bytes): needs no quoting in .env, a URL or a shell."""
     # What secrets.token_hex(32) does, without importing `secrets` (hmac, OpenSSL: ~6 ms of a
@@ -96,11 +139,10 @@ class DatabaseSettings:
         user = quote(self.user, safe="")
         password = quote(self.password, safe="")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        url = f"postgresql://{user}:{password}@{host}:{self.port}/{quote(self.name, safe='')}"
-        query = f"sslmode={self.sslmode.value}"
-        if self.sslrootcert:
-            query += f"&sslrootcert={CA_TARGET}"
-        return f"{url}?{query}"
+        # No query parameters: the app hands the URL to SQLAlchemy + asyncpg, which pass them on
+        # as keyword arguments (`?sslmode=` raises TypeError). TLS reaches both drivers as
+        # PGSSLMODE / PGSSLROOTCERT in the services' environment instead.
+        return f"postgresql://{user}:{password}@{host}:{self.port}/{quote(self.name, safe='')}"
 
 
 @dataclass(frozen=True)
@@ -121,6 +163,10 @@ class Config:
     log_level: LogLevel
     bind_address: str
     gpu_ids: tuple[str, ...] = ()
+    # The stack's other secrets (templates/stack.yaml), by .env key.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Variables the base requires that the wizard has no setting for, as answered at the prompt.
+    required_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def host_address(self) -> str:

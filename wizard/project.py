@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from wizard.compose import ComposeError, find_base_file, load_services
+from wizard.compose import ComposeError, find_base_file, load_services, parse_yaml
 from wizard.envfile import EnvParseError, read_env
 from wizard.model import DocumentDir, InputError
 
@@ -41,6 +41,8 @@ class Project:
     services: tuple[str, ...]
     # The person's own override file (compose.override.yaml, ...), if there is one.
     own_override: Path | None = None
+    # The base file's services as written (uninterpolated): the stack's contract.
+    base_services: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def configured(self) -> bool:
@@ -77,10 +79,10 @@ def load_project(root: Path) -> Project:
             problems.append(f"{override_path}: {exc}")
 
     base_file = find_base_file(root)
-    services: tuple[str, ...] = ()
+    base_services: dict[str, Any] = {}
     if base_file is not None:
         try:
-            services = tuple(load_services(base_file))
+            base_services = load_services(base_file)
         except ComposeError as exc:
             problems.append(str(exc))
     if problems:
@@ -93,7 +95,8 @@ def load_project(root: Path) -> Project:
         documents=documents,
         gpu_ids=gpu_ids,
         base_file=base_file,
-        services=services,
+        services=tuple(base_services),
+        base_services=base_services,
         own_override=next(
             (root / name for name in OWN_OVERRIDE_NAMES if (root / name).is_file()), None
         ),
@@ -135,7 +138,8 @@ def escape(text: str) -> str:
 def read_wizard_block(text: str) -> tuple[tuple[DocumentDir, ...], tuple[str, ...]]:
     """The document directories and GPU ids recorded in the override's `x-wizard` block."""
     try:
-        data: Any = yaml.safe_load(text)
+        # The wizard's override holds compose's `!override` and `!reset` tags.
+        data: Any = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -7,13 +7,28 @@ and is regenerated whole, with `yaml.safe_dump` (never string pasting).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from wizard import resources
-from wizard.compose import BASE_FILE_NAMES
+from wizard.compose import (
+    BASE_FILE_NAMES,
+    RESET,
+    dump_yaml,
+    load_services,
+    override,
+    split_top_level,
+)
+from wizard.contract import (
+    binds_target,
+    depends_on,
+    documents_root,
+    gpu_reservations,
+    profile,
+    references,
+    required_variables,
+)
 from wizard.envfile import update_env
 from wizard.model import CA_TARGET, Config, Deployment, PostgresMode
 from wizard.project import ENV_NAME, OVERRIDE_NAME, OWN_OVERRIDE_NAMES, Project, escape
@@ -23,6 +38,7 @@ from wizard.writer import PlannedFile
 ENV_KEYS = (
     "COMPOSE_FILE",
     "USE_GPU",
+    "CUDA_VISIBLE_DEVICES",
     "LOG_LEVEL",
     "BIND_ADDRESS",
     "POSTGRES_MODE",
@@ -35,11 +51,18 @@ ENV_KEYS = (
     "POSTGRES_SSLROOTCERT",
     "POSTGRES_HOST_PORT",
     "DATABASE_URL",
+    "DOCUMENT_PATH",
     "DOCUMENT_PATHS",
     "JWT_SECRET_KEY",
     "ACCESS_TOKEN_EXPIRE_MINUTES",
+    *(secret.key for secret in profile().secrets),
 )
-SECRET_ENV_KEYS = frozenset({"POSTGRES_PASSWORD", "JWT_SECRET_KEY", "DATABASE_URL"})
+SECRET_ENV_KEYS = frozenset(
+    {"POSTGRES_PASSWORD", "JWT_SECRET_KEY", "DATABASE_URL"}
+    | {secret.key for secret in profile().secrets}
+)
+# The compose profile that keeps the base's own PostgreSQL from starting with an external server.
+BUNDLED_POSTGRES_PROFILE = "bundled-postgres"
 
 OVERRIDE_HEADER = """\
 # Written by the setup wizard: re-run `make wizard` (or `wizard setup`) to change it; edits made
@@ -55,7 +78,7 @@ def compose_files(project: Project, config: Config) -> list[str]:
     files the wizard manages and before its override, which comes last so its mounts win.
     """
     files = [project.base_file.name] if project.base_file is not None else []
-    if config.database.mode is PostgresMode.BUNDLED:
+    if config.database.mode is PostgresMode.BUNDLED and not base_has_postgres(project):
         files.append(resources.POSTGRES_COMPOSE)
     if project.own_override is not None:
         # compose loaded it before COMPOSE_FILE existed.
@@ -67,6 +90,13 @@ def compose_files(project: Project, config: Config) -> list[str]:
         if name not in managed and name not in files
     ]
     return [*files, *added, OVERRIDE_NAME]
+
+
+def base_has_postgres(project: Project) -> bool:
+    """The stack's own compose file defines the database: its service and its data volume win,
+    and docker-compose.postgres.yml stays out (compose would merge the volumes by target and run
+    the database on a new, empty one)."""
+    return profile().postgres_service in project.base_services
 
 
 def split_compose_file(value: str) -> list[str]:
@@ -106,10 +136,29 @@ def env_values(project: Project, config: Config) -> dict[str, str]:
         "POSTGRES_SSLROOTCERT": db.sslrootcert,
         "POSTGRES_HOST_PORT": str(db.host_port),
         "DATABASE_URL": db.url,
+        "DOCUMENT_PATH": _document_path(project, config),
         "DOCUMENT_PATHS": ",".join(doc.target for doc in config.documents),
         "JWT_SECRET_KEY": config.jwt_secret,
         "ACCESS_TOKEN_EXPIRE_MINUTES": str(config.token_expiry_minutes),
+        "CUDA_VISIBLE_DEVICES": cuda_visible_devices(config),
+        **{secret.key: config.secrets.get(secret.key, "") for secret in profile().secrets},
+        # What the base requires beyond the wizard's own settings, as the person answered it.
+        **config.required_env,
     }
+
+
+def cuda_visible_devices(config: Config) -> str:
+    """The GPUs as the container numbers them: a container given devices 2 and 3 sees them as 0
+    and 1. Empty (the base's default, the first GPU) when every GPU or none is reserved."""
+    if config.deployment is Deployment.GPU and config.gpu_ids:
+        return ",".join(str(index) for index in range(len(config.gpu_ids)))
+    return ""
+
+
+def _document_path(project: Project, config: Config) -> str:
+    """DOCUMENT_PATH: the host directory the base binds at its document target."""
+    root = documents_root(project.base_services) or profile().documents_target
+    return next((str(doc.source) for doc in config.documents if doc.target == root), "")
 
 
 def render_env(project: Project, config: Config) -> str:
@@ -119,32 +168,70 @@ def render_env(project: Project, config: Config) -> str:
 
 
 def render_override(project: Project, config: Config) -> str:
-    roles = resources.roles()
+    """The wizard's override: what the answers change in the stack's own services.
+
+    Every published port of the base is bound to the chosen address (`ports: !override`); the
+    documents are bound read-only where the services read them; GPUs are reserved exactly as
+    chosen (`!override`, or `!reset` for none); with an external server the base's PostgreSQL
+    is kept from starting and nothing waits for it; TLS and settings reach the services in the
+    form they accept.
+    """
+    stack = profile()
+    base = project.base_services
     services: dict[str, dict[str, Any]] = {}
 
     def service(name: str) -> dict[str, Any]:
         return services.setdefault(name, {})
 
-    for name in _present(roles.get("documents", ()), project):
-        service(name)["volumes"] = [
-            {
-                "type": "bind",
-                "source": escape(str(doc.source)),
-                "target": doc.target,
-                "read_only": True,
-            }
-            for doc in config.documents
+    def environment(name: str) -> dict[str, str]:
+        env: dict[str, str] = service(name).setdefault("environment", {})
+        return env
+
+    ports = _rebound_ports(project, config)
+    for name, entries in ports.items():
+        service(name)["ports"] = override(entries)
+
+    root = documents_root(base)
+    for name in _present(stack.role("documents"), project):
+        volumes: list[dict[str, Any]] = [
+            _bind(str(doc.source), doc.target) for doc in config.documents
         ]
-    if config.database.sslrootcert:
-        for name in _present(roles.get("database", ()), project):
+        if (
+            root
+            and binds_target(base[name], root)
+            and root not in {doc.target for doc in config.documents}
+        ):
+            # No directory takes the base's bind: an empty one replaces it (the base would
+            # bind ./documents there, and nothing may be mounted inside a read-only bind).
+            volumes.insert(0, {"type": "tmpfs", "target": root})
+        service(name)["volumes"] = volumes
+
+    db = config.database
+    for name in _present(stack.role("database"), project):
+        env = environment(name)
+        # libpq (Alembic) and asyncpg (the app) both read these; DATABASE_URL carries none.
+        env["PGSSLMODE"] = "${POSTGRES_SSLMODE}"
+        if db.sslrootcert:
+            env["PGSSLROOTCERT"] = CA_TARGET
             service(name).setdefault("volumes", []).append(
-                {
-                    "type": "bind",
-                    "source": escape(config.database.sslrootcert),
-                    "target": CA_TARGET,
-                    "read_only": True,
-                }
+                _bind(config.database.sslrootcert, CA_TARGET)
             )
+        if db.mode is PostgresMode.EXTERNAL and base_has_postgres(project):
+            env["POSTGRES_HOST"] = "${POSTGRES_HOST}"
+            env["POSTGRES_PORT"] = "${POSTGRES_PORT}"
+
+    postgres = stack.postgres_service
+    if db.mode is PostgresMode.EXTERNAL and base_has_postgres(project):
+        service(postgres)["profiles"] = [BUNDLED_POSTGRES_PROFILE]
+        for name, body in base.items():
+            condition = depends_on(body, postgres)
+            if condition is not None:
+                service(name)["depends_on"] = {
+                    postgres: {"condition": condition, "required": False}
+                }
+
+    reserved = gpu_reservations(base)
+    gpu_services = _present(stack.role("gpu"), project)
     if config.deployment is Deployment.GPU:
         device: dict[str, Any] = {"driver": "nvidia"}
         # compose refuses `count` together with `device_ids`.
@@ -153,8 +240,19 @@ def render_override(project: Project, config: Config) -> str:
         else:
             device["count"] = "all"
         device["capabilities"] = ["gpu"]
-        for name in _present(roles.get("gpu", ()), project):
-            service(name)["deploy"] = {"resources": {"reservations": {"devices": [device]}}}
+        for name in gpu_services:
+            # !override: compose concatenates device lists, and the base's own `count: 1`
+            # would stay beside the chosen devices.
+            service(name)["deploy"] = _devices(override([device]))
+    for name in reserved:
+        if config.deployment is not Deployment.GPU or name not in gpu_services:
+            service(name)["deploy"] = _devices(RESET)
+
+    values = env_values(project, config)
+    for key, forms in stack.settings.items():
+        for name, form in forms.items():
+            if name in base:
+                environment(name)[key] = escape(_in_form(values.get(key, ""), form))
 
     block: dict[str, Any] = {
         "documents": [
@@ -163,11 +261,66 @@ def render_override(project: Project, config: Config) -> str:
     }
     if config.gpu_ids:
         block["gpu_ids"] = list(config.gpu_ids)
-    data = {"x-wizard": block, "services": services}
-    return OVERRIDE_HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    data = {"x-wizard": block, "services": {name: services[name] for name in sorted(services)}}
+    return OVERRIDE_HEADER + dump_yaml(data)
 
 
-def _present(names: tuple[str, ...], project: Project) -> list[str]:
+def _bind(source: str, target: str) -> dict[str, Any]:
+    # The long syntax: the short one splits a host path at ':'.
+    return {"type": "bind", "source": escape(source), "target": target, "read_only": True}
+
+
+def _devices(devices: Any) -> dict[str, Any]:
+    return {"resources": {"reservations": {"devices": devices}}}
+
+
+def _in_form(value: str, form: str) -> str:
+    if form == "lower":
+        return value.lower()
+    if form == "upper":
+        return value.upper()
+    return value
+
+
+def _rebound_ports(project: Project, config: Config) -> dict[str, list[Any]]:
+    """Each base service's `ports`, every entry bound to the chosen address.
+
+    compose concatenates `ports` across files, so the whole list is replaced (`!override`).
+    The bundled server's port moves to POSTGRES_HOST_PORT. Entries keep their own variables.
+    """
+    stack = profile()
+    address = config.bind_address
+    result: dict[str, list[Any]] = {}
+    for name, body in project.base_services.items():
+        entries = body.get("ports") if isinstance(body, dict) else None
+        if not isinstance(entries, list) or not entries:
+            continue
+        rebound: list[Any] = []
+        for entry in entries:
+            if isinstance(entry, dict):
+                item = {**entry, "host_ip": address}
+                if name == stack.postgres_service and str(entry.get("target")) == str(
+                    stack.postgres_target
+                ):
+                    item["published"] = f"${{POSTGRES_HOST_PORT:-{stack.postgres_target}}}"
+                rebound.append(item)
+                continue
+            parts = split_top_level(str(entry))
+            container = parts[-1]
+            host = parts[-2] if len(parts) >= 2 else ""
+            if name == stack.postgres_service and container.split("/")[0] == str(
+                stack.postgres_target
+            ):
+                # By its variable, as docker-compose.postgres.yml does: .env's
+                # POSTGRES_HOST_PORT stays the one place that moves it.
+                host = f"${{POSTGRES_HOST_PORT:-{stack.postgres_target}}}"
+            ip = f"[{address}]" if ":" in address else address
+            rebound.append(f"{ip}:{host}:{container}")
+        result[name] = rebound
+    return result
+
+
+def _present(names: Sequence[str], project: Project) -> list[str]:
     return [name for name in names if name in project.services]
 
 
@@ -184,7 +337,72 @@ def plan(project: Project, config: Config) -> list[PlannedFile]:
         PlannedFile(OVERRIDE_NAME, render_override(project, config), mode=0o644),
     ]
     postgres_file = project.root / resources.POSTGRES_COMPOSE
-    if config.database.mode is PostgresMode.BUNDLED and not postgres_file.exists():
+    bundled = config.database.mode is PostgresMode.BUNDLED and not base_has_postgres(project)
+    if bundled and not postgres_file.exists():
         # The project directory is not the checkout: give it its own copy of the service.
         files.append(PlannedFile(resources.POSTGRES_COMPOSE, resources.postgres_compose(), 0o644))
     return files
+
+
+def unset_required_variables(
+    project: Project, config: Config, environ: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Variable -> services, for each variable the base requires (`${VAR?}`, `${VAR:?}`) that
+    neither the wizard, the current .env nor the environment sets: compose would refuse."""
+    written = env_values(project, config)
+    return {
+        variable: users
+        for variable, users in sorted(required_variables(project.base_services).items())
+        if not (written.get(variable) or project.env.get(variable) or environ.get(variable))
+    }
+
+
+def unset_required(project: Project, config: Config, environ: Mapping[str, str]) -> list[str]:
+    """unset_required_variables as problem sentences (exit 2)."""
+    problems = []
+    for variable, users in unset_required_variables(project, config, environ).items():
+        base = project.base_file.name if project.base_file else "the base compose file"
+        problems.append(
+            f"{variable}: {base} requires it (services {', '.join(users)}) and the wizard does "
+            f"not set it; add {variable}=... to {project.root / '.env'} or the environment"
+        )
+    return problems
+
+
+def setting_readers(project: Project, config: Config) -> dict[str, tuple[str, ...]]:
+    """Each .env key the wizard owns -> the services it reaches once the files are written:
+    those whose definition (base, bundled PostgreSQL, the planned override) interpolates it,
+    those the stack profile hands it to in their form, and for BIND_ADDRESS those whose ports
+    it binds. An empty tuple: a record for the wizard and compose (COMPOSE_FILE, USE_GPU...)."""
+    bodies: dict[str, list[Any]] = {}
+    sources: list[dict[str, Any]] = [dict(project.base_services)]
+    if resources.POSTGRES_COMPOSE in compose_files(project, config):
+        path = resources.data_root() / resources.POSTGRES_COMPOSE
+        sources.append(load_services(path))
+    sources.append(load_services(project.root / OVERRIDE_NAME, render_override(project, config)))
+    for services in sources:
+        for name, body in services.items():
+            bodies.setdefault(name, []).append(body)
+    stack = profile()
+    # What the override does with a setting rather than passing it on.
+    structural: dict[str, set[str]] = {
+        "BIND_ADDRESS": set(_rebound_ports(project, config)),
+        "DOCUMENT_PATHS": set(document_services(project)) if config.documents else set(),
+        "USE_GPU": set(_present(stack.role("gpu"), project))
+        | set(gpu_reservations(project.base_services)),
+        "POSTGRES_MODE": {
+            name
+            for name, body in project.base_services.items()
+            if name == stack.postgres_service or depends_on(body, stack.postgres_service)
+        },
+        "POSTGRES_SSLROOTCERT": (
+            set(_present(stack.role("database"), project)) if config.database.sslrootcert else set()
+        ),
+    }
+    result = {}
+    for key in ENV_KEYS:
+        names = {name for name, parts in bodies.items() if any(key in references(b) for b in parts)}
+        names |= set(stack.settings.get(key, {})) & set(bodies)
+        names |= structural.get(key, set())
+        result[key] = tuple(sorted(names))
+    return result

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard.answers import SECRETS, Answers, Source, secret_file_key, secret_file_label
+from wizard.contract import profile
 from wizard.envfile import EnvValueError, quote_value
 from wizard.model import (
     BUNDLED_HOST,
@@ -29,8 +30,11 @@ from wizard.model import (
     LogLevel,
     PostgresMode,
     SslMode,
+    check_fernet_key,
     check_jwt_secret,
     check_postgres_password,
+    check_url_safe_secret,
+    generate_fernet_key,
     generate_secret,
     parse_bind_address,
     parse_bool,
@@ -82,11 +86,20 @@ class Unreadable:
     remedy: str
 
 
-def existing_answers(env: Mapping[str, str], documents: Sequence[DocumentDir]) -> dict[str, Any]:
-    """The current deployment as answers (the layer below the inputs and above the defaults)."""
+def existing_answers(
+    env: Mapping[str, str], documents: Sequence[DocumentDir], root: Path | None = None
+) -> dict[str, Any]:
+    """The current deployment as answers (the layer below the inputs and above the defaults).
+
+    `root` is the project directory: a relative DOCUMENT_PATH (an install made from the stack's
+    own `.env.docker.example`) is relative to it, as compose reads it.
+    """
     values: dict[str, Any] = {
         answer: env[key] for key, answer in ENV_ANSWERS.items() if env.get(key, "") != ""
     }
+    for secret in profile().secrets:
+        if env.get(secret.key, "") != "":
+            values[secret.answer] = env[secret.key]
     if "USE_GPU" in env:
         flag, problem = parse_bool(env["USE_GPU"], "USE_GPU")
         if problem:
@@ -103,7 +116,18 @@ def existing_answers(env: Mapping[str, str], documents: Sequence[DocumentDir]) -
         values.pop("postgres_port", None)
     if documents:
         values["doc_dir"] = [str(doc.source) for doc in documents]
+    elif root is not None and env.get(profile().documents_variable, "").strip():
+        path = Path(os.path.expanduser(env[profile().documents_variable].strip()))
+        values["doc_dir"] = [os.path.normpath(path if path.is_absolute() else root / path)]
     return values
+
+
+# Values the stack's own example file ships with: never a secret anyone chose.
+PLACEHOLDER_PREFIX = "CHANGE_THIS"
+
+
+def is_placeholder(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,9 @@ class Resolved:
     rotate_postgres_password: bool = False
     rotate_jwt_secret: bool = False
     options: Mapping[str, bool] = field(default_factory=dict)
+    # The stack's secrets replaced in this run (.env keys), and the placeholders replaced.
+    rotated: frozenset[str] = frozenset()
+    replaced_placeholders: tuple[str, ...] = ()
 
     @property
     def password_changed(self) -> bool:
@@ -195,9 +222,18 @@ class _Collector:
 
 
 def build(
-    answers: Answers, *, cwd: Path, existing_documents: Sequence[DocumentDir] = ()
+    answers: Answers,
+    *,
+    cwd: Path,
+    existing_documents: Sequence[DocumentDir] = (),
+    documents_root: str | None = None,
 ) -> Resolved:
-    """Validate every answer and build the Config. Raises InputError with all problems at once."""
+    """Validate every answer and build the Config. Raises InputError with all problems at once.
+
+    `documents_root` is the container path where the stack's base binds its document directory
+    (/mnt/docs); None when no base file does. The first directory goes there, the others beside
+    it, never inside it.
+    """
     c = _Collector(answers)
     options: dict[str, bool] = {}
     for key in BOOL_OPTIONS:
@@ -213,10 +249,34 @@ def build(
     gpu_ids = _gpu_ids(c)
 
     database, previous_password = _database(c, options, cwd)
+    placeholders = [
+        key
+        for key, answer in (("JWT_SECRET_KEY", "jwt_secret"), *_stack_answers())
+        if is_placeholder(c.answers.layer(Source.EXISTING).get(answer))
+    ]
     jwt_secret = _secret(
-        c, "jwt_secret", check_jwt_secret, "JWT_SECRET_KEY", options["rotate_jwt_secret"]
+        c,
+        "jwt_secret",
+        check_jwt_secret,
+        "JWT_SECRET_KEY",
+        options["rotate_jwt_secret"] or "JWT_SECRET_KEY" in placeholders,
     )[0]
-    documents, create_dirs = _documents(c, cwd, existing_documents, options["create_doc_dirs"])
+    rotate = _rotate_keys(c)
+    secrets: dict[str, str] = {}
+    for secret in profile().secrets:
+        rule = check_fernet_key if secret.form == "fernet" else check_url_safe_secret
+        secrets[secret.key] = _secret(
+            c,
+            secret.answer,
+            rule,
+            secret.key,
+            secret.key in rotate or secret.key in placeholders,
+            generate=generate_fernet_key if secret.form == "fernet" else generate_secret,
+            rotate_hint=f"--rotate {secret.key}",
+        )[0]
+    documents, create_dirs = _documents(
+        c, cwd, existing_documents, options["create_doc_dirs"], documents_root
+    )
 
     if c.problems:
         raise InputError(c.problems)
@@ -229,6 +289,8 @@ def build(
         log_level=log_level,
         bind_address=bind_address,
         gpu_ids=gpu_ids,
+        secrets=secrets,
+        required_env=_required_env(c),
     )
     return Resolved(
         config=config,
@@ -239,7 +301,48 @@ def build(
         rotate_postgres_password=options["rotate_postgres_password"],
         rotate_jwt_secret=options["rotate_jwt_secret"],
         options=options,
+        rotated=frozenset(rotate),
+        replaced_placeholders=tuple(placeholders),
     )
+
+
+def _required_env(c: _Collector) -> dict[str, str]:
+    """Values typed at the prompt for variables the base requires and nothing else sets."""
+    raw = c.answers.value("required_env") or {}
+    values: dict[str, str] = {}
+    for key, value in dict(raw).items():
+        try:
+            quote_value(str(key), str(value))
+        except EnvValueError as exc:
+            c.problems.append(f"{key}: {exc}")
+            continue
+        values[str(key)] = str(value)
+    return values
+
+
+def _stack_answers() -> tuple[tuple[str, str], ...]:
+    return tuple((secret.key, secret.answer) for secret in profile().secrets)
+
+
+def _rotate_keys(c: _Collector) -> set[str]:
+    """`--rotate KEY` (repeatable): the stack's secrets to replace with new ones."""
+    raw = c.raw("rotate")
+    if raw in (None, "", []):
+        return set()
+    names = {secret.key for secret in profile().secrets}
+    chosen: set[str] = set()
+    for item in raw if isinstance(raw, list) else [raw]:
+        for part in str(item).replace(",", " ").split():
+            key = part.strip().upper().replace("-", "_")
+            if key in names:
+                chosen.add(key)
+            else:
+                c.problems.append(
+                    f"{c.label('rotate')}: {part!r} is not one of the stack's secrets; use "
+                    f"{', '.join(sorted(names))} (the PostgreSQL password and the JWT secret "
+                    "have --rotate-postgres-password and --rotate-jwt-secret)"
+                )
+    return chosen
 
 
 def _gpu_ids(c: _Collector) -> tuple[str, ...]:
@@ -258,7 +361,15 @@ def _gpu_ids(c: _Collector) -> tuple[str, ...]:
 
 
 def _secret(
-    c: _Collector, key: str, rule: Any, env_key: str, rotate: bool, *, keep_existing: bool = True
+    c: _Collector,
+    key: str,
+    rule: Any,
+    env_key: str,
+    rotate: bool,
+    *,
+    keep_existing: bool = True,
+    generate: Any = generate_secret,
+    rotate_hint: str = "",
 ) -> tuple[str, str | None]:
     """(value, previous value). Kept from .env unless given or rotation is asked for; with
     `keep_existing` False the value in .env belongs to something else and does not count (and
@@ -270,13 +381,13 @@ def _secret(
         answer = None
     if answer is None or (rotate and answer.source is Source.EXISTING):
         c.sources[key] = Source.GENERATED
-        return generate_secret(), previous
+        return str(generate()), previous
     c.sources[key] = answer.source
     value = str(answer.value)
     problem = rule(value, c.label(key) if answer.source is not Source.EXISTING else env_key)
     if problem:
         if answer.source is Source.EXISTING:
-            problem += f"; rotate it with --rotate-{key.replace('_', '-')}"
+            problem += f"; rotate it with {rotate_hint or '--rotate-' + key.replace('_', '-')}"
         c.problems.append(problem)
     else:
         try:
@@ -420,7 +531,11 @@ def _database(
 
 
 def _documents(
-    c: _Collector, cwd: Path, existing: Sequence[DocumentDir], create: bool
+    c: _Collector,
+    cwd: Path,
+    existing: Sequence[DocumentDir],
+    create: bool,
+    root: str | None = None,
 ) -> tuple[tuple[DocumentDir, ...], tuple[Path, ...]]:
     raw = c.raw("doc_dir")
     label = c.label("doc_dir")
@@ -431,7 +546,13 @@ def _documents(
         )
         return (), ()
     paths = raw if isinstance(raw, list) else [raw]
-    targets = {doc.source: doc.target for doc in existing}
+    targets = {
+        doc.source: doc.target
+        for doc in existing
+        # Inside the base's read-only bind no mount point can be made: such a target (written
+        # before the wizard knew the stack's own bind) is chosen again.
+        if root is None or not doc.target.startswith(root + "/")
+    }
     used = set(targets.values())
     seen: set[str] = set()
     documents: list[DocumentDir] = []
@@ -453,7 +574,17 @@ def _documents(
         seen.add(real)
         if not path.exists():
             missing.append(path)
-        target = targets.get(path) or unique_target(path, used)
+        target = targets.get(path)
+        if target is None and root is not None:
+            target = root if root not in used else unique_target(path, used, root + "-")
+        target = target or unique_target(path, used)
+        if root is not None and target == root and ":" in str(path):
+            c.problems.append(
+                f"{label}: {path} contains ':', and the stack's compose file mounts its first "
+                f"document directory ({profile().documents_variable}) with the short volume "
+                "syntax, which splits at ':'; rename the directory, or give another one first"
+            )
+            continue
         used.add(target)
         documents.append(DocumentDir(source=path, target=target))
     return tuple(documents), tuple(missing)
@@ -503,12 +634,13 @@ def _creation_problem(path: Path, label: str) -> str | None:
     return None
 
 
-def unique_target(path: Path, used: set[str]) -> str:
-    """A container path /mnt/docs/<name> from the directory's name, unique among `used`."""
+def unique_target(path: Path, used: set[str], prefix: str = DOCS_ROOT + "/") -> str:
+    """A container path <prefix><name> (/mnt/docs/<name>) from the directory's name, unique
+    among `used`."""
     stem = re.sub(r"[^a-z0-9._-]+", "-", path.name.lower()).strip("-.") or "docs"
-    target = f"{DOCS_ROOT}/{stem}"
+    target = f"{prefix}{stem}"
     counter = 2
     while target in used:
-        target = f"{DOCS_ROOT}/{stem}-{counter}"
+        target = f"{prefix}{stem}-{counter}"
         counter += 1
     return target

