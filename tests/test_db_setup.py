@@ -667,14 +667,10 @@ def test_check_changes_nothing(project: Path, app: AppDatabase, database: str) -
 
 @pytest.fixture
 def no_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No nvidia-smi and no docker on PATH (GPU detection must not depend on this machine; only
-    `runuser`, which tests/pg.py needs as root), and rich wide enough that the review table keeps
-    each cell on one line."""
+    """No nvidia-smi and no docker on PATH (GPU detection must not depend on this machine), and
+    rich wide enough that the review table keeps each cell on one line."""
     bindir = tmp_path / "no-tools-bin"
     bindir.mkdir()
-    runuser = shutil.which("runuser")
-    if runuser:
-        (bindir / "runuser").symlink_to(runuser)
     monkeypatch.setenv("PATH", str(bindir))
     monkeypatch.setenv("COLUMNS", "200")
 
@@ -1063,9 +1059,7 @@ def test_interactive_bundled_setup_offers_to_start_postgres_and_validates_it(
     server.create_app("docsearch", "docsearch", TYPED_PASSWORD)
     server.stop()
     log = tmp_path / "docker.log"
-    runuser = shutil.which("runuser")
-    path = [str(COMPOSE_STARTS_POSTGRES), *([str(Path(runuser).parent)] if runuser else [])]
-    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    monkeypatch.setenv("PATH", str(COMPOSE_STARTS_POSTGRES))
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("FAKE_DOCKER_UP_CMD", start_command(server))
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))

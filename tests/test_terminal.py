@@ -1,31 +1,32 @@
-"""The real `wizard` command in a real terminal (tmux): what a person sees and types.
+"""The real `wizard` command in a real terminal: what a person sees and types.
 
-Each test starts its own tmux server on its own socket, runs the installed console script in a
-100x30 terminal, waits for each prompt to show before typing (as a person does: typed ahead, a
-terminal in cooked mode would echo the keys, the password included) and kills the server after.
-The command is followed by `echo EXIT=$?`, so the exit status is read off the screen.
+Each test runs the installed console script in a 100x30 terminal of its own, waits for each prompt
+to show before typing (as a person does: typed ahead, a terminal in cooked mode would echo the
+keys, the password included) and ends the terminal after. Every test runs twice: in a
+pseudo-terminal read through a VT100 screen (pexpect and pyte, test dependencies), and in tmux
+where tmux is installed (each test its own tmux server on its own socket).
 """
 
 from __future__ import annotations
 
 import os
-import shlex
+import shutil
 import signal
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
-from keys import Tmux, tmux
+from helpers import WIZARD
+from keys import PtyTerminal, Terminal, Tmux
 
-WIZARD = Path(sys.executable).parent / "wizard"
 PASSWORD = "tmux pa$$w'rd #${HOME}"  # 22 characters, never to be seen on the screen
-
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/bin/tmux").exists() or not WIZARD.exists(),
-    reason="needs tmux and the installed wizard console script",
+IN_TMUX = pytest.param(
+    "tmux",
+    marks=pytest.mark.skipif(
+        shutil.which("tmux") is None, reason="tmux is not installed (the pty runs still ran)"
+    ),
 )
 
 
@@ -36,8 +37,8 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def terminal(tmp_path: Path) -> Iterator[Tmux]:
+@pytest.fixture(params=["pty", IN_TMUX])
+def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Terminal]:
     bin_dir = tmp_path / "bin"  # no nvidia-smi, no docker: a host without a GPU
     bin_dir.mkdir()
     env = {
@@ -47,8 +48,11 @@ def terminal(tmp_path: Path) -> Iterator[Tmux]:
         "LC_ALL": "C.UTF-8",
         "PROMPT_TOOLKIT_NO_CPR": "1",
     }
-    with tmux(env) as term:
+    term = PtyTerminal(env) if request.param == "pty" else Tmux(env)
+    try:
         yield term
+    finally:
+        term.close()
 
 
 def free_port() -> int:
@@ -58,13 +62,12 @@ def free_port() -> int:
         return port
 
 
-def start(terminal: Tmux, project: Path, *flags: str) -> None:
-    command = shlex.join([str(WIZARD), "setup", "--project-dir", str(project), *flags])
-    terminal.start(command, cwd=project)
+def start(terminal: Terminal, project: Path, *flags: str) -> None:
+    terminal.start([str(WIZARD), "setup", "--project-dir", str(project), *flags], cwd=project)
 
 
 class Typed(str):
-    """Keys typed as literal text (tmux send-keys -l), as opposed to a key name like Enter."""
+    """Keys typed as text, as opposed to a key name like Enter."""
 
 
 def nothing_written(project: Path) -> None:
@@ -73,7 +76,7 @@ def nothing_written(project: Path) -> None:
 
 
 def test_setup_in_a_real_terminal_through_all_five_steps(
-    terminal: Tmux, project: Path, tmp_path: Path
+    terminal: Terminal, project: Path, tmp_path: Path
 ) -> None:
     docs = tmp_path / "docs"
     (docs / "2024").mkdir(parents=True)
@@ -81,7 +84,7 @@ def test_setup_in_a_real_terminal_through_all_five_steps(
     screens: list[str] = []
 
     def answer(prompt: str, *keys: str) -> None:
-        """Wait for `prompt`, then press `keys` (tmux key names; Typed(...) is typed as text)."""
+        """Wait for `prompt`, then press `keys` (key names; Typed(...) is typed as text)."""
         screens.append(terminal.expect(prompt))
         for key in keys:
             if isinstance(key, Typed):
@@ -135,7 +138,7 @@ def test_setup_in_a_real_terminal_through_all_five_steps(
     assert f"source: {docs}\n" in (project / "docker-compose.override.yml").read_text()
 
 
-def test_ctrl_c_in_step_2_exits_130_and_writes_nothing(terminal: Tmux, project: Path) -> None:
+def test_ctrl_c_in_step_2_exits_130_and_writes_nothing(terminal: Terminal, project: Path) -> None:
     start(terminal, project, "--skip-port-check")
     terminal.expect("? Deployment type")
     terminal.press("Enter")
@@ -180,7 +183,7 @@ CTRL_C_AT = {
 
 @pytest.mark.parametrize("where", list(CTRL_C_AT))
 def test_ctrl_c_at_every_step_exits_130_and_writes_nothing(
-    terminal: Tmux, project: Path, where: str
+    terminal: Terminal, project: Path, where: str
 ) -> None:
     path, last = CTRL_C_AT[where]
     start(terminal, project, "--skip-port-check")
@@ -199,13 +202,13 @@ def test_ctrl_c_at_every_step_exits_130_and_writes_nothing(
     nothing_written(project)
 
 
-def test_sigterm_at_a_prompt_exits_130_and_writes_nothing(terminal: Tmux, project: Path) -> None:
+def test_sigterm_at_a_prompt_exits_130_and_writes_nothing(
+    terminal: Terminal, project: Path
+) -> None:
     # What a CI timeout or `docker stop` sends: the same clean exit as Ctrl-C.
     start(terminal, project, "--skip-port-check")
     terminal.expect("? Deployment type")
-    shell = terminal.pane_pid()
-    [wizard] = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
-    os.kill(int(wizard), signal.SIGTERM)
+    os.kill(terminal.pid(), signal.SIGTERM)
 
     assert terminal.exit_status() == 130
     screen = terminal.screen()
