@@ -34,3 +34,10 @@ def postgres_compose() -> str:
 def roles() -> Mapping[str, tuple[str, ...]]:
     data = yaml.safe_load(template("stack.yaml")) or {}
     return {role: tuple(services) for role, services in (data.get("roles") or {}).items()}
+
+
+@cache
+def document_types() -> tuple[str, ...]:
+    """The extensions of the files the stack indexes, lower case with the dot (".pdf")."""
+    data = yaml.safe_load(template("stack.yaml")) or {}
+    return tuple(str(ext).lower() for ext in data.get("document_types") or ())
