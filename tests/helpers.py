@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -248,3 +248,26 @@ def small_tmpfs(mount_point: Path, size: str) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def run_as(uid: int, gid: int, job: Callable[[], Any]) -> Any:
+    """`job()` in a forked child running as `uid`:`gid` with no supplementary groups (the caller
+    must be root, whom permission bits and privileged ports do not stop); returns what `job`
+    returned, through JSON. Fails the test when the child reports nothing (`job` raised)."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.write(write, json.dumps(job()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        output = pipe.read()
+    os.waitpid(child, 0)
+    assert output, "the unprivileged child reported nothing"
+    return json.loads(output)

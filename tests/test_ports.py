@@ -4,7 +4,6 @@ briefly 0.0.0.0 where the case is about listening on every interface)."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import socket
 import sys
@@ -13,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import docker_proxy, run_wizard
+from helpers import docker_proxy, run_as, run_wizard
 
 from wizard.compose import PublishedPort
 from wizard.ports import Holder, PortStatus, check_port, check_ports, find_holder
@@ -234,26 +233,14 @@ def test_user_without_root_sees_privileged_ports_as_docker_will() -> None:
     taken = _privileged_port()
     with listen("127.0.0.1", taken) as held:
         free = _privileged_port()
-        read, write = os.pipe()
-        child = os.fork()
-        if child == 0:  # pragma: no cover - runs in the child
-            try:
-                held.close()  # the child must not hold the port itself
-                os.close(read)
-                os.setgroups([])
-                os.setgid(65534)
-                os.setuid(65534)
-                statuses = check_ports([postgres_port(taken), postgres_port(free)], "0.0.0.0")
-                report = [[s.free, s.holder and s.holder.pid, s.problem] for s in statuses]
-                os.write(write, json.dumps(report).encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        with os.fdopen(read) as pipe:
-            output = pipe.read()
-        os.waitpid(child, 0)
-    assert output, "the unprivileged child reported nothing"
-    (taken_free, taken_pid, problem), (free_free, _, free_problem) = json.loads(output)
+
+        def as_nobody() -> list[list[object]]:
+            held.close()  # the child must not hold the port itself
+            statuses = check_ports([postgres_port(taken), postgres_port(free)], "0.0.0.0")
+            return [[s.free, s.holder and s.holder.pid, s.problem] for s in statuses]
+
+        report = run_as(65534, 65534, as_nobody)
+    (taken_free, taken_pid, problem), (free_free, _, free_problem) = report
     assert not taken_free and taken_pid is None
     assert problem == (
         f"port {taken} on 127.0.0.1 (postgres) is in use by another process (run as root to "

@@ -41,3 +41,10 @@ def stack_profile() -> Mapping[str, Any]:
 def roles() -> Mapping[str, tuple[str, ...]]:
     data = stack_profile()
     return {role: tuple(services) for role, services in (data.get("roles") or {}).items()}
+
+
+@cache
+def document_types() -> tuple[str, ...]:
+    """The extensions of the files the stack indexes, lower case with the dot (".pdf")."""
+    data = yaml.safe_load(template("stack.yaml")) or {}
+    return tuple(str(ext).lower() for ext in data.get("document_types") or ())

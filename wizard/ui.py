@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # Each kind of message: its prefix, and its ANSI colour on a terminal.
 PREFIXES = {"info": "", "success": "✓ ", "warn": "! ", "problem": "✗ ", "error": "error: "}
 ANSI = {"success": "32", "warn": "1;33", "problem": "1;31", "error": "1;31"}
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 class UI:
@@ -89,6 +90,32 @@ class UI:
         else:
             yield
 
+    @contextmanager
+    def counting(self, message: str, unit: str = "files") -> Iterator[Callable[[int], None]]:
+        """A spinner with a live count for a long walk: yields the callback that takes the count
+        (`documents.preview(..., progress=...)`); each call redraws the line, which is cleared at
+        the end. Off a terminal the callback does nothing and nothing is printed. Plain ANSI, not
+        rich: it may run on the way to a prompt."""
+        if not self.terminal:
+            yield _ignore
+            return
+        turn = 0
+
+        def show(count: int) -> None:
+            nonlocal turn
+            frame = self._ansi(SPINNER[turn % len(SPINNER)], "36")
+            turn += 1
+            sys.stderr.write(f"\r\x1b[K{frame} {message} ({count:,} {unit})")
+            sys.stderr.flush()
+
+        sys.stderr.write(f"\r\x1b[K{self._ansi(SPINNER[0], '36')} {message}")
+        sys.stderr.flush()
+        try:
+            yield show
+        finally:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
     def review_table(self, rows: Sequence[Row], title: str = "Review") -> None:
         from rich.table import Table
         from rich.text import Text
@@ -124,6 +151,10 @@ class UI:
         for name, status, detail in results:
             table.add_row(name, Text(status, style=styles.get(status, "")), Text(detail))
         self.console.print(table)
+
+
+def _ignore(count: int) -> None:
+    pass
 
 
 def print_json(data: Any) -> None:
