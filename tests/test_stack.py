@@ -8,6 +8,7 @@ Every assertion reads the real `docker-compose config` (the Go binary inside com
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -326,3 +327,48 @@ def test_adopting_replaces_the_examples_placeholders_but_keeps_the_database_pass
     for key in ("JWT_SECRET_KEY", "REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY"):
         assert not str(env[key]).startswith("CHANGE_THIS"), key
     assert env["POSTGRES_PASSWORD"] == "9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a"
+
+
+def test_each_directory_is_previewed_and_checked_readable_by_the_containers_user(
+    stack: Path,
+) -> None:
+    docs = stack / "docs"
+    (docs / "a.pdf").write_bytes(b"x" * 1000)
+    (docs / "notes.md").write_text("hello")
+    (docs / "picture.png").write_bytes(b"png")
+    private = docs / "private"
+    private.mkdir()
+    (private / "b.pdf").write_bytes(b"y")
+    private.chmod(0o700)  # the owner's only: the containers run as 1000:1000
+
+    run = run_wizard(
+        ["setup", "--non-interactive", "--skip-db-check", "--skip-port-check", "--doc-dir", "docs"],
+        cwd=stack,
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert f"{docs}: 3 documents, " in run.stderr
+    assert "(2 .pdf, 1 .md); 1 other file; 2 directories" in run.stderr
+    assert "containers run as 1000:1000" in run.stderr and "chmod -R o+rX" in run.stderr
+    # The worker reads the documents as that same user, so the advice holds for it too.
+    services = compose_config(stack)["services"]
+    assert services["worker"]["user"] == "1000:1000"
+    assert services["webui"]["user"] == "1000:1000"
+
+    checked = run_wizard(["check", "--json"], cwd=stack)
+    rows = [c for c in json.loads(checked.stdout)["checks"] if c["name"] == "documents"]
+    assert rows[0]["status"] == "ok" and "(at /mnt/docs in the containers)" in rows[0]["detail"]
+    assert any(r["status"] == "warn" and "chmod -R o+rX" in r["detail"] for r in rows)
+
+
+def test_check_lists_which_service_reads_which_setting(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs")
+
+    checked = run_wizard(["check", "--json"], cwd=stack)
+
+    reach = [
+        c["detail"] for c in json.loads(checked.stdout)["checks"] if c["name"] == "settings reach"
+    ]
+    assert "LOG_LEVEL → webui" in reach[0]
+    assert "REDIS_PASSWORD → beat, redis, vecpipe, webui, worker" in reach[0]
+    assert "BIND_ADDRESS → postgres, qdrant, redis, webui" in reach[0]

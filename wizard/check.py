@@ -151,7 +151,7 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
             f"{planned['COMPOSE_FILE']!r}",
         )
     for doc in config.documents:
-        add("documents", Status.OK, f"{doc.source} → {doc.target}")
+        _check_documents(doc.source, doc.target, project.env, add)
 
     # The database is asked first (its rows still come last): a bundled server's port held by a
     # process that answers as this deployment's database is the stack's own port.
@@ -166,6 +166,20 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
     _check_ports(project, resolved, database, add)
     results.extend(later)
     return report()
+
+
+def _check_documents(source: Path, target: str, env: Mapping[str, str], add: _Add) -> None:
+    """What the containers will find at `target`, and whether their UID:GID may read it."""
+    from wizard.documents import PREVIEW_BUDGET_S, container_user, preview
+
+    try:
+        found = preview(source, budget_s=PREVIEW_BUDGET_S, reader=container_user(env))
+    except OSError as exc:
+        add("documents", Status.FAIL, f"{source}: cannot be read ({exc.strerror or exc})")
+        return
+    add("documents", Status.OK, f"{found.describe()} (at {target} in the containers)")
+    for warning in found.warnings():
+        add("documents", Status.WARN, warning)
 
 
 def _check_reach(project: Project, config: Config, add: _Add) -> None:

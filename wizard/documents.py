@@ -544,3 +544,14 @@ def _size(count: int) -> str:
         if value < 1024 or unit == "TiB":
             break
     return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def container_user(env: Mapping[str, str]) -> tuple[int, int]:
+    """The UID:GID the stack's document readers run as: `user: "${UID:-1000}:${GID:-1000}"`,
+    so UID and GID from .env (or the environment compose runs in), else 1000:1000."""
+
+    def number(key: str, default: int) -> int:
+        text = str(env.get(key, "")).strip()
+        return int(text) if text.isascii() and text.isdigit() else default
+
+    return number("UID", STACK_UID), number("GID", STACK_GID)

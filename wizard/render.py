@@ -28,6 +28,7 @@ from wizard.contract import (
     profile,
     references,
     required_variables,
+    user_of,
 )
 from wizard.envfile import update_env
 from wizard.model import CA_TARGET, Config, Deployment, PostgresMode
@@ -205,6 +206,10 @@ def render_override(project: Project, config: Config) -> str:
             # bind ./documents there, and nothing may be mounted inside a read-only bind).
             volumes.insert(0, {"type": "tmpfs", "target": root})
         service(name)["volumes"] = volumes
+        if root and user_of(base[name]) is None:
+            # Every reader of the documents runs as the UID:GID the wizard checks them against
+            # (the stack's webui does; its worker would run as the image's user, 1000).
+            service(name)["user"] = "${UID:-1000}:${GID:-1000}"
 
     db = config.database
     for name in _present(stack.role("database"), project):

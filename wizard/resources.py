@@ -46,5 +46,4 @@ def roles() -> Mapping[str, tuple[str, ...]]:
 @cache
 def document_types() -> tuple[str, ...]:
     """The extensions of the files the stack indexes, lower case with the dot (".pdf")."""
-    data = yaml.safe_load(template("stack.yaml")) or {}
-    return tuple(str(ext).lower() for ext in data.get("document_types") or ())
+    return tuple(str(ext).lower() for ext in stack_profile().get("document_types") or ())

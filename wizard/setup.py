@@ -11,7 +11,7 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -315,6 +315,8 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
         )
         if warning := unmounted_documents_warning(project, resolved.config):
             ui.warn(warning)
+        for doc in resolved.config.documents:
+            preview_documents(ui, doc.source, {**project.env, **os.environ})
         # Until the rotation has run, the server knows only the current password: check with
         # that one (the rotation itself proves the new one).
         rotating = resolved.rotate_postgres_password and resolved.previous_password
@@ -465,6 +467,26 @@ def unmounted_documents_warning(project: Project, config: Config) -> str | None:
         "document directories are recorded but mounted nowhere. Name the stack's services "
         "under roles.documents in templates/stack.yaml."
     )
+
+
+def preview_documents(ui: UI, path: Path, env: Mapping[str, str]) -> None:
+    """What the stack will find in a document directory, and whether its containers may read it,
+    under a time budget with a live count; said on stderr, nothing decided by it."""
+    from wizard.documents import PREVIEW_BUDGET_S, container_user, preview
+
+    if not path.is_dir():
+        return  # to be created: nothing in it yet
+    try:
+        with ui.counting(f"Reading {path}") as tick:
+            found = preview(
+                path, budget_s=PREVIEW_BUDGET_S, progress=tick, reader=container_user(env)
+            )
+    except OSError as exc:
+        ui.warn(f"{path}: cannot be read ({exc.strerror or exc})")
+        return
+    ui.info(found.describe())
+    for warning in found.warnings():
+        ui.warn(warning)
 
 
 def _create_directory(path: Path, created: list[Path]) -> None:
@@ -780,6 +802,7 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
         cwd=request.cwd,
         detect_gpus=detection,
         check_database=lambda current: check_answers_database(current, timeout),
+        preview=lambda path: preview_documents(ui, path, {**project.env, **os.environ}),
     )
     if project.configured:
         ui.info(

@@ -46,6 +46,8 @@ class Session:
     cwd: Path
     detect_gpus: Callable[[], Any]
     check_database: Callable[[Answers], Any] | None = None
+    # Says what the stack will find in a document directory (setup.preview_documents).
+    preview: Callable[[Path], None] | None = None
 
     def __post_init__(self) -> None:
         self.answered: dict[str, Any] = {}
@@ -453,6 +455,8 @@ def step_documents(s: Session) -> None:
             if not prompter.confirm(f"{path} does not exist. Create it?", default=True):
                 continue
             create = True
+        elif s.preview is not None:
+            s.preview(path)
         current.append(str(path))
     s.answered["doc_dir"] = current
     s.answered["create_doc_dirs"] = create
