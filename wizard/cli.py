@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wizard.accounts import commands as accounts_commands
+
 if TYPE_CHECKING:
     from types import FrameType
 
@@ -47,7 +49,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-COMMANDS = ("setup", "check", "show", "rollback")
+COMMANDS = ("setup", "check", "show", "rollback", *accounts_commands.ACCOUNT_COMMANDS)
 # The WIZARD_* variables typer reads for `setup` (every other one is an answer: wizard.answers).
 SETUP_VARIABLES = (
     "WIZARD_PROJECT_DIR",
@@ -461,6 +463,9 @@ def _fail(
             report["backup"] = written.backup_stamp
         print_json(report)
     return code
+
+
+accounts_commands.register(app)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
