@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from wizard.accounts.operations import Connection, NewPassword, Outcome
+    from wizard.accounts.operations import AccountsDatabase, NewPassword, Outcome
     from wizard.accounts.unit import Accounts
 
 # The first words of argv that are these commands rather than setup's flags (wizard.cli.main).
@@ -161,7 +161,7 @@ def _raise_if(problems: list[str]) -> None:
         raise InputError(problems)
 
 
-def _connect(project_dir: Path, db_timeout: int) -> Connection:
+def _connect(project_dir: Path, db_timeout: int) -> AccountsDatabase:
     from wizard.accounts.operations import connect
 
     return connect(project_dir.resolve(), db_timeout)

@@ -41,20 +41,18 @@ class NewPassword:
 
 
 @dataclass(frozen=True)
-class Connection:
+class AccountsDatabase:
     """Where the accounts live: the target and the Accounts factory over it."""
 
     target: DbTarget
     accounts: Accounts
 
 
-def connect(project_dir: Path, timeout: int) -> Connection:
+def connect(project_dir: Path, timeout: int) -> AccountsDatabase:
     """The deployment's database as `check` reaches it, read from `.env` (InputError without
     one; Unavailable when .env cannot say where, or the server does not answer)."""
     from wizard.accounts.unit import Accounts
     from wizard.check import env_target
-    from wizard.database import ConnectFailed
-    from wizard.database import connect as open_connection
     from wizard.model import InputError
     from wizard.project import load_project
 
@@ -64,14 +62,22 @@ def connect(project_dir: Path, timeout: int) -> Connection:
     target, reason = env_target(project.env)
     if target is None:
         raise Unavailable(f"cannot tell from .env where the database is: {reason}")
+    return AccountsDatabase(target, Accounts(_opener(target, timeout)))
+
+
+def _opener(target: DbTarget, timeout: int) -> Callable[[], Any]:
+    """Opens a bounded connection to `target`; Unavailable (the check's message) if it fails."""
 
     def opened() -> Any:
+        from wizard.database import ConnectFailed
+        from wizard.database import connect as open_connection
+
         try:
             return open_connection(target, timeout)
         except ConnectFailed as failed:
             raise Unavailable(failed.check.message) from None
 
-    return Connection(target, Accounts(opened))
+    return opened
 
 
 def _checked(work: Callable[[Repositories], T]) -> Callable[[Repositories], T]:
@@ -337,7 +343,7 @@ def revoke_tokens(accounts: Accounts, username: str | None) -> Outcome:
     )
 
 
-def db_status(connection: Connection) -> Outcome:
+def db_status(connection: AccountsDatabase) -> Outcome:
     from wizard.accounts.schema import inspect_schema
     from wizard.database import format_server_version
 
@@ -401,21 +407,16 @@ def check_rows(target: DbTarget, timeout: int) -> list[tuple[str, str, str]]:
     """
     from wizard.accounts.schema import SchemaState, inspect_schema
     from wizard.accounts.unit import Accounts
-    from wizard.database import ConnectFailed
-    from wizard.database import connect as open_connection
-
-    try:
-        conn = open_connection(target, timeout)
-    except ConnectFailed as failed:
-        return [("schema", "skip", f"not checked: {failed.check.message}")]
 
     def look(repositories: Repositories) -> tuple[SchemaState, int | None]:
         state = inspect_schema(repositories.conn)
         return state, repositories.users.count_admins() if state.compatible else None
 
     try:
-        with Accounts(lambda: conn) as accounts:
+        with Accounts(_opener(target, timeout)) as accounts:
             state, admins = accounts.run(look)
+    except Unavailable as exc:
+        return [("schema", "skip", f"not checked: {exc}")]
     except AccountsError as exc:
         return [("schema", "warn", f"not checked: {exc}")]
     problem = state.problem()
