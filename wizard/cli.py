@@ -465,9 +465,6 @@ def _fail(
     return code
 
 
-accounts_commands.register(app)
-
-
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -481,6 +478,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help")):
         args.insert(0, "setup")
+    accounts_commands.register(app, args[0])
     previous = signal.getsignal(signal.SIGTERM)
     installed = False
     if previous is not signal.SIG_IGN:  # a SIGTERM someone chose to ignore stays ignored

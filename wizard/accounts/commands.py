@@ -80,11 +80,20 @@ token_app = _typer("Sessions (refresh tokens).")
 db_app = _typer("The stack's account tables: status and clean-up.")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(user_app, name="user")
-    app.add_typer(key_app, name="api-key")
-    app.add_typer(token_app, name="token")
-    app.add_typer(db_app, name="db")
+GROUPS = (("user", user_app), ("api-key", key_app), ("token", token_app), ("db", db_app))
+
+
+def register(app: typer.Typer, command: str | None) -> None:
+    """Join the account groups to `app`: in full the one `command` names, the others by name and
+    help only. typer builds every command of every group on every start, and these thirteen
+    would cost `wizard --help` and `wizard setup` about 9 ms each time. Can be called again (in
+    tests, `main` runs many times in one process): it replaces what it added before."""
+    app.registered_groups = [
+        group for group in app.registered_groups if group.name not in ACCOUNT_COMMANDS
+    ]
+    for name, group in GROUPS:
+        listed = group if name == command else typer.Typer(help=group.info.help)
+        app.add_typer(listed, name=name)
 
 
 # --- running and rendering ----------------------------------------------------------------------
