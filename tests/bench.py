@@ -54,7 +54,7 @@ PROMPT_BAR = 19.0
 REFUSED_BAR_MS = 100.0
 # Accounts: the repository layer against COPY measured in the same run, and key verification.
 BULK_ROWS = 100_000
-BULK_ROUNDS = 3
+BULK_ROUNDS = 5
 INSERT_BAR = 0.8  # >= this fraction of plain COPY's rows/s
 UPSERT_BAR = 0.9  # >= this fraction of COPY into a temp table + INSERT ... ON CONFLICT
 VERIFY_BAR_MS = 0.5
