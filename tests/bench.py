@@ -52,6 +52,13 @@ HELP_BAR = 7.0
 SETUP_BAR = 12.0
 PROMPT_BAR = 19.0
 REFUSED_BAR_MS = 100.0
+# Accounts: the repository layer against COPY measured in the same run, and key verification.
+BULK_ROWS = 100_000
+BULK_ROUNDS = 5
+INSERT_BAR = 0.8  # >= this fraction of plain COPY's rows/s
+UPSERT_BAR = 0.9  # >= this fraction of COPY into a temp table + INSERT ... ON CONFLICT
+VERIFY_BAR_MS = 0.5
+VERIFY_SAMPLES = 500
 SILENT_TIMEOUT_S = 2
 SILENT_SLACK_S = 1.0
 PROMPT_DEADLINE_S = 15.0
@@ -365,6 +372,166 @@ def preview_results(repeat: int, progress: Callable[[str], None]) -> list[Result
     return [speed, ms_result(cut_name, cut, PREVIEW_CUT_LIMIT_MS, cut_bar, note, every=True)]
 
 
+# --- accounts ------------------------------------------------------------------------------------
+
+USER_COLUMNS = ("username", "email", "hashed_password", "is_active", "is_superuser", "created_at")
+# Any bcrypt-shaped string: the bulk paths never hash.
+BENCH_HASH = "$2b$12$" + "x" * 53
+
+
+def user_rows(start: int, stop: int, *, upper: bool = False) -> list[dict[str, object]]:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    domain = "EXAMPLE.ORG" if upper else "example.org"
+    return [
+        {"username": f"u{n}", "email": f"u{n}@{domain}", "hashed_password": BENCH_HASH,
+         "is_active": True, "is_superuser": False, "created_at": now}
+        for n in range(start, stop)
+    ]  # fmt: skip
+
+
+def _copy_reference(conn: object, table: str, rows: list[dict[str, object]]) -> None:
+    """What the bars compare with: psycopg's COPY of the same tuples, written by hand."""
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, USER_COLUMNS))
+    )
+    with conn.cursor() as cur, cur.copy(statement) as copy:  # type: ignore[attr-defined]
+        for row in rows:
+            copy.write_row(tuple(row[name] for name in USER_COLUMNS))
+
+
+def _upsert_reference(conn: object, rows: list[dict[str, object]]) -> None:
+    conn.execute(  # type: ignore[attr-defined]
+        "CREATE TEMPORARY TABLE ref_stage ON COMMIT DROP AS "
+        f"SELECT {', '.join(USER_COLUMNS)} FROM users WITH NO DATA"
+    )
+    _copy_reference(conn, "ref_stage", rows)
+    conn.execute(  # type: ignore[attr-defined]
+        f"INSERT INTO users ({', '.join(USER_COLUMNS)}) SELECT {', '.join(USER_COLUMNS)} "
+        "FROM ref_stage ON CONFLICT (username) DO UPDATE SET email = EXCLUDED.email"
+    )
+
+
+def time_accounts(progress: Callable[[str], None]) -> dict[str, list[float]]:
+    """Seconds per round of each bulk path, and of each API key verification, on a throwaway
+    server holding the stack's schema (tests/accounts_schema.sql), fsync off."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import psycopg
+    from pg import PostgresServer, PostgresUnavailable
+
+    from wizard.accounts.base import OnConflict
+    from wizard.accounts.unit import Repositories
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        raise BenchError(str(exc)) from None
+    times: dict[str, list[float]] = {key: [] for key in ("copy", "insert", "ref_upsert", "upsert")}
+    with server:
+        app = server.create_app("bench", "bench")
+        conn = psycopg.connect(
+            host=app.host, port=app.port, dbname=app.dbname, user=app.user,
+            password=app.password, connect_timeout=5, autocommit=True, prepare_threshold=None,
+        )  # fmt: skip
+        with conn:
+            conn.execute((ROOT / "tests" / "accounts_schema.sql").read_text())  # type: ignore[call-overload]
+            repos = Repositories.over(conn)
+            fresh = user_rows(0, BULK_ROWS)
+            # Half the rows exist (and get a new email), half are new.
+            upserted = user_rows(BULK_ROWS // 2, BULK_ROWS // 2 + BULK_ROWS, upper=True)
+            update = OnConflict(target=("username",), update=("email",))
+
+            def timed(key: str, action: Callable[[], object], preload: bool) -> None:
+                conn.execute("TRUNCATE users RESTART IDENTITY CASCADE")
+                if preload:
+                    with conn.transaction():
+                        repos.users.bulk_insert(fresh)
+                start = time.perf_counter()
+                with conn.transaction():
+                    action()
+                times[key].append(time.perf_counter() - start)
+
+            for i in range(BULK_ROUNDS):
+                progress(f"accounts, bulk round {i + 1}/{BULK_ROUNDS}")
+                # Alternate the order, so neither side always runs on a warmer server.
+                pairs = [
+                    ("copy", lambda: _copy_reference(conn, "users", fresh), False),
+                    ("insert", lambda: repos.users.bulk_insert(fresh), False),
+                    ("ref_upsert", lambda: _upsert_reference(conn, upserted), True),
+                    ("upsert", lambda: repos.users.bulk_insert(upserted, on_conflict=update),
+                     True),
+                ]  # fmt: skip
+                if i % 2:
+                    pairs = [pairs[1], pairs[0], pairs[3], pairs[2]]
+                for key, action, preload in pairs:
+                    timed(key, action, preload)
+            if repos.users.count() != BULK_ROWS + BULK_ROWS // 2:
+                raise BenchError("upsert: the table does not hold the rows it should")
+
+            progress("accounts, API key verification")
+            conn.execute("TRUNCATE users RESTART IDENTITY CASCADE")
+            with conn.transaction():
+                repos.users.bulk_insert(user_rows(0, 1000))
+                user = repos.users.get_by_username("u500")
+                assert user is not None
+                _, key = repos.api_keys.create(user.id, "bench")
+            verify: list[float] = []
+            for n in range(VERIFY_SAMPLES + 50):
+                start = time.perf_counter()
+                verdict = repos.api_keys.verify(key)
+                if n >= 50:  # the first ones warm the connection and the caches
+                    verify.append(time.perf_counter() - start)
+                if not verdict.valid:
+                    raise BenchError(f"API key verification refused the key: {verdict.refusal}")
+            times["verify"] = verify
+    return times
+
+
+def accounts_results(progress: Callable[[str], None]) -> list[Result]:
+    names = {
+        "insert": (f"bulk insert {BULK_ROWS:,} rows / COPY", f">= {INSERT_BAR:g}x"),
+        "upsert": (f"upsert {BULK_ROWS:,} rows (half conflict)", f">= {UPSERT_BAR:g}x"),
+        "verify": ("API key verification, warm connection", f"median < {VERIFY_BAR_MS:g} ms"),
+    }
+    try:
+        times = time_accounts(progress)
+    except BenchError as exc:
+        return [failed(name, "ms" if key == "verify" else "x", bar, exc)
+                for key, (name, bar) in names.items()]  # fmt: skip
+    results = []
+    for key, reference, limit in (
+        ("insert", "copy", INSERT_BAR),
+        ("upsert", "ref_upsert", UPSERT_BAR),
+    ):
+        ours, theirs = times[key], times[reference]
+        # A ratio of speeds (rows/s): reference time / our time; > 1 means faster than COPY.
+        median = statistics.median(theirs) / statistics.median(ours)
+        name, bar = names[key]
+        results.append(
+            Result(
+                name=name, unit="x", median=median, best=min(theirs) / min(ours),
+                worst=min(theirs) / max(ours), bar=bar, ok=median >= limit,
+                note=f"ours {BULK_ROWS / statistics.median(ours):,.0f} rows/s, "
+                f"{'COPY' if key == 'insert' else 'COPY+temp'} "
+                f"{BULK_ROWS / statistics.median(theirs):,.0f} rows/s, same run, "
+                f"{BULK_ROUNDS} rounds",
+                samples_ms=[round(t * 1000, 1) for t in ours],
+            )
+        )  # fmt: skip
+    name, bar = names["verify"]
+    results.append(
+        ms_result(
+            name, times["verify"], VERIFY_BAR_MS, bar,
+            f"{VERIFY_SAMPLES} calls: hash, one indexed SELECT, compare_digest", every=False,
+        )
+    )  # fmt: skip
+    results[-1].samples_ms = []  # 500 samples would drown the JSON report
+    return results
+
+
 # --- results -------------------------------------------------------------------------------------
 
 
@@ -534,6 +701,7 @@ def run_bench(
         results.append(failed(name, "ms", bar, exc))
 
     results.extend(preview_results(repeat, progress))
+    results += accounts_results(progress)
 
     return Report(
         ok=all(r.ok for r in results),

@@ -1088,7 +1088,8 @@ def test_interactive_bundled_setup_offers_to_start_postgres_and_validates_it(
     assert driven.result.checks == [
         {"name": "database", "ok": True, "detail": driven.result.checks[0]["detail"]}
     ]
-    assert driven.result.next_steps[-1].endswith("check")
+    assert driven.result.next_steps[-2].endswith("check")
+    assert driven.result.next_steps[-1].endswith("user create USERNAME --email EMAIL --admin")
     calls = log.read_text().splitlines()
     assert [call.split(": ", 1)[1] for call in calls] == [
         "compose version",

@@ -340,6 +340,10 @@ def _check_database(
             Status.OK,
             f"{target.where}: PostgreSQL {result.server_version}, can create tables",
         )
+        from wizard.accounts.operations import check_rows
+
+        for name, status, detail in check_rows(target, timeout):
+            add(name, Status(status), detail)
     else:
         add(label, Status.FAIL, result.message)
     return result

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wizard.accounts import commands as accounts_commands
+
 if TYPE_CHECKING:
     from types import FrameType
 
@@ -47,7 +49,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-COMMANDS = ("setup", "check", "show", "rollback")
+COMMANDS = ("setup", "check", "show", "rollback", *accounts_commands.ACCOUNT_COMMANDS)
 # The WIZARD_* variables typer reads for `setup` (every other one is an answer: wizard.answers).
 SETUP_VARIABLES = (
     "WIZARD_PROJECT_DIR",
@@ -476,6 +478,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help")):
         args.insert(0, "setup")
+    accounts_commands.register(app, args[0])
     previous = signal.getsignal(signal.SIGTERM)
     installed = False
     if previous is not signal.SIG_IGN:  # a SIGTERM someone chose to ignore stays ignored

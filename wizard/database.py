@@ -262,6 +262,15 @@ def _set_back_after_interrupt(
         ) from None
 
 
+def connect(target: DbTarget, timeout: int = DEFAULT_DB_TIMEOUT) -> Connection[TupleRow]:
+    """An autocommit connection to `target`, bounded like `check_database`'s (DNS included).
+
+    Raises ConnectFailed, whose `check` is the classified failure with its one-sentence message
+    (the password scrubbed), for the caller to report.
+    """
+    return _connect(target, timeout, (target.password,))
+
+
 # --- connecting --------------------------------------------------------------------------------
 
 
@@ -272,6 +281,10 @@ class _ConnectFailed(Exception):
         super().__init__(check.message)
         self.check = check
         self.detail = detail
+
+
+# The public name of the failure `connect` raises.
+ConnectFailed = _ConnectFailed
 
 
 def _connect(target: DbTarget, timeout: int, secrets: tuple[str, ...]) -> Connection[TupleRow]:

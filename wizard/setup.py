@@ -384,7 +384,7 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
                 with contextlib.suppress(OSError):
                     directory.rmdir()
         raise
-    outcome.next_steps = next_steps(request, resolved)
+    outcome.next_steps = next_steps(request, resolved, first_install=not project.configured)
     try:
         _start_database(request, resolved, ui, outcome)
     except KeyboardInterrupt:
@@ -763,14 +763,21 @@ def _start_database(request: Request, resolved: Resolved, ui: UI, outcome: Outco
         f"Database: PostgreSQL {result.server_version} at {config.host_address}:"
         f"{config.database.host_port} answers, and the app's role can create tables."
     )
-    outcome.next_steps = [*outcome.next_steps[:-2], "docker compose up -d", f"{program()} check"]
+    waiting = f"{program()} check --wait 60"
+    outcome.next_steps = [
+        f"{program()} check" if step == waiting else step for step in outcome.next_steps
+    ]
 
 
-def next_steps(request: Request, resolved: Resolved) -> list[str]:
+def next_steps(request: Request, resolved: Resolved, *, first_install: bool = False) -> list[str]:
     steps = []
     if request.project_dir != request.cwd:
         steps.append(f"cd {shlex.quote(str(request.project_dir))}")
-    return [*steps, "docker compose up -d", f"{program()} check --wait 60"]
+    steps += ["docker compose up -d", f"{program()} check --wait 60"]
+    if first_install:
+        # Before anyone else can register (the web UI makes its first user the superuser).
+        steps.append(f"{program()} user create USERNAME --email EMAIL --admin")
+    return steps
 
 
 def program() -> str:

@@ -1,4 +1,5 @@
-"""The one place that prints for people. Everything goes to stderr: stdout carries only --json.
+"""The one place that prints for people. Everything goes to stderr: stdout carries only --json
+and a command's own output (a list, a generated password or key: `print_text`).
 
 Nothing printed here ever holds a secret: callers pass masked or redacted text.
 """
@@ -155,6 +156,12 @@ class UI:
 
 def _ignore(count: int) -> None:
     pass
+
+
+def print_text(text: str) -> None:
+    """One line of a command's own output, on stdout (where `$(...)` and pipes take it)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def print_json(data: Any) -> None:

@@ -1,0 +1,59 @@
+"""A database holding the stack's account tables (tests/accounts_schema.sql) on the session's
+throwaway server, and a deployment directory whose .env points at it."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from pg import AppDatabase
+
+SCHEMA = Path(__file__).with_name("accounts_schema.sql")
+TABLES = ("collections", "refresh_tokens", "api_keys", "users")
+_names = itertools.count()
+
+
+def connect(app: AppDatabase, **kwargs: Any) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        host=app.host,
+        port=app.port,
+        dbname=app.dbname,
+        user=app.user,
+        password=app.password,
+        connect_timeout=5,
+        **kwargs,
+    )
+
+
+def accounts_database(postgres: AppDatabase, *, schema: bool = True) -> AppDatabase:
+    """A role owning a new database; with `schema`, the tables created by that role (as the
+    stack's Alembic would). The password is hex, so a hand-written .env needs no quoting."""
+    n = next(_names)
+    app = postgres.server.create_app(f"acct{n}", f"acctdb{n}", secrets.token_hex(20))
+    if schema:
+        with connect(app, autocommit=True) as conn:
+            conn.execute(SCHEMA.read_text())
+    return app
+
+
+def empty(app: AppDatabase) -> None:
+    with connect(app, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+
+
+def deployment(root: Path, app: AppDatabase) -> Path:
+    """A project directory whose .env names `app` as an external server."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / ".env").write_text(
+        "POSTGRES_MODE=external\n"
+        f"POSTGRES_HOST={app.host}\n"
+        f"POSTGRES_PORT={app.port}\n"
+        f"POSTGRES_DB={app.dbname}\n"
+        f"POSTGRES_USER={app.user}\n"
+        f"POSTGRES_PASSWORD={app.password}\n"
+        "POSTGRES_SSLMODE=disable\n"
+    )
+    return root
