@@ -94,7 +94,7 @@ def test_db_timeout_beyond_600_seconds_is_refused_by_setup_and_check(project: Pa
             str(free_port()),
         ],
         cwd=project,
-        env={"WIZARD_POSTGRES_PASSWORD": "the external server's password"},
+        env={"WIZARD_POSTGRES_PASSWORD": "The external server's password 1"},
     )
     check = run_wizard(["check", "--db-timeout", huge], cwd=project)
 

@@ -66,7 +66,7 @@ def test_switch_to_external_keeps_the_added_file_and_drops_only_postgres(stack: 
         ["setup", "--postgres-mode", "external", "--postgres-host", "db.internal",
          "--skip-db-check"],
         cwd=stack,
-        env={"WIZARD_POSTGRES_PASSWORD": "the server's own password"},
+        env={"WIZARD_POSTGRES_PASSWORD": "The server's own password 1"},
     )  # fmt: skip
 
     assert run.returncode == 0, run.stderr
@@ -119,7 +119,7 @@ def test_compose_file_entries_spelled_with_dot_slash_are_the_wizards_own(stack: 
         ["setup", "--postgres-mode", "external", "--postgres-host", "db.internal",
          "--skip-db-check"],
         cwd=stack,
-        env={"WIZARD_POSTGRES_PASSWORD": "the server's own password"},
+        env={"WIZARD_POSTGRES_PASSWORD": "The server's own password 1"},
     )  # fmt: skip
 
     assert run.returncode == 0, run.stderr

@@ -297,7 +297,7 @@ def test_server_that_never_answers_fails_after_the_db_timeout(
     # The same run against a closed port fails at once: its time is the start-up and the rest of
     # the run, which the timeout comes on top of (this machine may be slow and loaded).
     started = time.monotonic()
-    refused = setup(project, external_args(app, "--db-timeout", "2", port=free_port()), "x" * 20)
+    refused = setup(project, external_args(app, "--db-timeout", "2", port=free_port()), "Xx1" * 7)
     baseline = time.monotonic() - started
     assert refused.returncode == 1
     with silent_listener() as port:

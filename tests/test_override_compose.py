@@ -53,7 +53,7 @@ def stack(tmp_path: Path) -> Path:
     return root
 
 
-EXTERNAL_PASSWORD = "the external server's password"
+EXTERNAL_PASSWORD = "The external server's password 1"
 
 
 def setup(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -450,7 +450,7 @@ def test_dry_run_exits_1_when_a_check_fails_and_changes_nothing(project: Path) -
         "127.0.0.1",
         "--postgres-port",
         str(free_port()),
-        env={"WIZARD_POSTGRES_PASSWORD": "the external server's password"},
+        env={"WIZARD_POSTGRES_PASSWORD": "The external server's password 1"},
     )
 
     assert done.returncode == 1, done.stderr
@@ -604,7 +604,7 @@ def test_show_masks_secrets_and_says_where_each_value_came_from(project: Path) -
     (project / ENV).write_text(re.sub(r"(?m)^ACCESS_TOKEN_EXPIRE_MINUTES=.*\n", "", text))
     before = state(project)
     # What this shell would give a setup run does not change what is configured now.
-    env = {"COLUMNS": "200", "WIZARD_LOG_LEVEL": "ERROR", "WIZARD_POSTGRES_PASSWORD": "x" * 20}
+    env = {"COLUMNS": "200", "WIZARD_LOG_LEVEL": "ERROR", "WIZARD_POSTGRES_PASSWORD": "Xx1" * 7}
 
     shown = wizard(project, "show", env=env)
     as_json = wizard(project, "show", "--json", env=env)
@@ -789,7 +789,7 @@ def test_corrected_password_with_the_bundled_server_down_is_written_only_with_sk
     assert_no_secret(outputs, corrected)
 
 
-EXTERNAL_PASSWORD = "the external server's password"
+EXTERNAL_PASSWORD = "The external server's password 1"
 
 
 def external_flags() -> list[str]:

@@ -237,17 +237,17 @@ def test_relative_paths_are_relative_to_the_current_directory_or_the_answers_fil
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        pytest.param(b"password-from-a-file\n", "password-from-a-file", id="LF"),
-        pytest.param(b"password-from-a-file\r\n", "password-from-a-file", id="CRLF"),
-        pytest.param(b"password-from-a-file", "password-from-a-file", id="no-newline"),
+        pytest.param(b"Password-from-a-file-1\n", "Password-from-a-file-1", id="LF"),
+        pytest.param(b"Password-from-a-file-1\r\n", "Password-from-a-file-1", id="CRLF"),
+        pytest.param(b"Password-from-a-file-1", "Password-from-a-file-1", id="no-newline"),
         pytest.param(
-            b"  spaces and a backslash\\ kept  \n",
-            "  spaces and a backslash\\ kept  ",
+            b"  Spaces and a backslash\\ kept 1  \n",
+            "  Spaces and a backslash\\ kept 1  ",
             id="spaces-kept",
         ),
         # Refused, not silently changed: a carriage return inside, a second newline at the end.
-        pytest.param(b"carriage\rreturn-inside\n", None, id="CR-inside"),
-        pytest.param(b"two-newlines-at-the-end\n\n", None, id="two-LF"),
+        pytest.param(b"Carriage\rreturn-inside-1\n", None, id="CR-inside"),
+        pytest.param(b"Two-newlines-at-the-end-1\n\n", None, id="two-LF"),
     ],
 )
 @pytest.mark.parametrize("via", ["file", "stdin"])
@@ -302,12 +302,12 @@ def test_secret_file_overridden_by_a_higher_layer_is_not_read(
 # --- passwords survive .env, compose and DATABASE_URL ---------------------------------------------
 
 PASSWORDS = [
-    pytest.param('pa$$ w\'rd "q" #h \\b end', "env", id="dollars-quotes-hash-space-backslash"),
+    pytest.param('Pa$$ w\'rd "q" #h \\b end 1', "env", id="dollars-quotes-hash-space-backslash"),
     pytest.param("C:\\dir\\sub \"x\" 'y' #z ok", "file", id="backslashes-without-dollar"),
     pytest.param('${HOME} $$ and $USER\' #"x" % @:/?', "stdin", id="compose-variables-and-url"),
-    pytest.param("trailing-backslash-no-space\\", "file", id="ends-in-backslash"),
-    pytest.param("  leading and trailing spaces  ", "file", id="spaces-around"),
-    pytest.param("ünïcödé-pässwörd-€-✓", "env", id="unicode"),
+    pytest.param("Trailing-backslash-no-space-1\\", "file", id="ends-in-backslash"),
+    pytest.param("  Leading and trailing spaces 1  ", "file", id="spaces-around"),
+    pytest.param("Ünïcödé-pässwörd-€-✓-1", "env", id="unicode"),
 ]
 
 
@@ -559,7 +559,7 @@ def test_external_host_is_a_host_name_or_address(
     project: Path, host: str, in_url: str | None
 ) -> None:
     args = ["--doc-dir", "docs", "--postgres-mode", "external", "--skip-db-check"]
-    env = {"WIZARD_POSTGRES_PASSWORD": "the server's own password"}
+    env = {"WIZARD_POSTGRES_PASSWORD": "The server's own password 1"}
     run = run_wizard(setup_args(*args, "--postgres-host", host), cwd=project, env=env)
     if in_url is None:
         assert run.returncode == 2
@@ -581,10 +581,24 @@ def test_external_server_without_its_password_is_refused_not_generated(project: 
 
 def test_external_server_password_may_be_shorter_than_a_generated_one(project: Path) -> None:
     args = ["--doc-dir", "docs", "--postgres-mode", "external", "--postgres-host", "db.internal"]
-    env = {"WIZARD_POSTGRES_PASSWORD": "short"}  # the server's, not ours to choose
+    env = {"WIZARD_POSTGRES_PASSWORD": "Short-pass-1"}  # the server's, not ours to choose
     run = run_wizard(setup_args(*args, "--skip-db-check"), cwd=project, env=env)
     assert run.returncode == 0, run.stderr
-    assert read_env(project)["POSTGRES_PASSWORD"] == "short"
+    assert read_env(project)["POSTGRES_PASSWORD"] == "Short-pass-1"
+
+
+def test_external_password_the_stacks_services_refuse_is_refused(project: Path) -> None:
+    # The stack's entrypoint checks POSTGRES_PASSWORD (12 characters, three kinds) before it
+    # starts a service, whichever server the password belongs to.
+    args = ["--doc-dir", "docs", "--postgres-mode", "external", "--postgres-host", "db.internal"]
+    env = {"WIZARD_POSTGRES_PASSWORD": "short"}
+    run = run_wizard(setup_args(*args, "--skip-db-check"), cwd=project, env=env)
+    assert run.returncode == 2
+    assert "WIZARD_POSTGRES_PASSWORD: the stack's services refuse to start with a password" in (
+        run.stderr
+    )
+    assert "short" not in run.stderr
+    assert not (project / ".env").exists()
 
 
 # --- ports ----------------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ def test_external_mode_starts_no_postgres_and_nothing_waits_for_it(stack: Path) 
         "db.example.com",
         "--postgres-sslmode",
         "require",
-        env={"WIZARD_POSTGRES_PASSWORD": "the external server's password"},
+        env={"WIZARD_POSTGRES_PASSWORD": "The external server's password 1"},
     )
 
     listed = run_compose(stack, "config", "--services")
@@ -244,7 +244,7 @@ def test_external_mode_starts_no_postgres_and_nothing_waits_for_it(stack: Path) 
     assert webui["environment"]["PGSSLMODE"] == "require"
     assert "?" not in webui["environment"]["DATABASE_URL"]
     assert webui["environment"]["DATABASE_URL"].startswith(
-        "postgresql://semantik:the%20external%20server%27s%20password@db.example.com:5432/"
+        "postgresql://semantik:The%20external%20server%27s%20password%201@db.example.com:5432/"
     )
 
 
@@ -309,9 +309,7 @@ def test_adopting_an_install_made_from_the_stacks_example_keeps_its_lines(stack:
     assert config["services"]["postgres"]["volumes"][0]["source"] == "postgres_data"
 
 
-def test_adopting_replaces_the_examples_placeholders_but_keeps_the_database_password(
-    stack: Path,
-) -> None:
+def test_adopting_replaces_the_examples_placeholders(stack: Path) -> None:
     (stack / "documents").mkdir()
     text = EXAMPLE.read_text()
     for key in ("JWT_SECRET_KEY", "REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY"):
@@ -327,6 +325,26 @@ def test_adopting_replaces_the_examples_placeholders_but_keeps_the_database_pass
     for key in ("JWT_SECRET_KEY", "REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY"):
         assert not str(env[key]).startswith("CHANGE_THIS"), key
     assert env["POSTGRES_PASSWORD"] == "9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a"
+
+
+def test_the_examples_database_placeholder_is_refused_since_the_stack_refuses_it(
+    stack: Path,
+) -> None:
+    # A database volume may already hold it, so the wizard cannot just replace it; the stack's
+    # entrypoint refuses to start its services with it, so it cannot be kept either.
+    (stack / "documents").mkdir()
+    text = EXAMPLE.read_text().replace(
+        "POSTGRES_PASSWORD=9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a",
+        "POSTGRES_PASSWORD=CHANGE_THIS_TO_A_STRONG_PASSWORD",
+    )
+    (stack / ".env").write_text(text)
+
+    run = run_wizard(["setup", "--non-interactive", "--skip-port-check"], cwd=stack)
+
+    assert run.returncode == 2
+    assert "POSTGRES_PASSWORD: is the stack example's placeholder" in run.stderr
+    assert "--rotate-postgres-password" in run.stderr
+    assert (stack / ".env").read_text() == text  # untouched
 
 
 def test_each_directory_is_previewed_and_checked_readable_by_the_containers_user(
@@ -372,3 +390,85 @@ def test_check_lists_which_service_reads_which_setting(stack: Path) -> None:
     assert "LOG_LEVEL → webui" in reach[0]
     assert "REDIS_PASSWORD → beat, redis, vecpipe, webui, worker" in reach[0]
     assert "BIND_ADDRESS → postgres, qdrant, redis, webui" in reach[0]
+
+
+def test_bundled_external_and_back_keeps_the_password_the_volume_was_made_with(
+    stack: Path,
+) -> None:
+    setup(stack, "--doc-dir", "docs")
+    bundled = read_env(stack)["POSTGRES_PASSWORD"]
+    external = {"WIZARD_POSTGRES_PASSWORD": "The external server's password 1"}
+
+    setup(stack, "--postgres-mode", "external", "--postgres-host", "10.0.0.5", env=external)
+    assert read_env(stack)["POSTGRES_BUNDLED_PASSWORD"] == bundled  # .env only, 0600
+    setup(stack, "--postgres-host", "10.0.0.6")  # a re-run while external keeps it too
+    assert read_env(stack)["POSTGRES_BUNDLED_PASSWORD"] == bundled
+
+    setup(stack, "--postgres-mode", "bundled")
+
+    env = read_env(stack)
+    assert env["POSTGRES_PASSWORD"] == bundled
+    assert env["POSTGRES_BUNDLED_PASSWORD"] == ""
+
+
+def test_adopting_a_gpu_install_keeps_it_on_the_gpu(stack: Path) -> None:
+    (stack / "documents").mkdir()
+    (stack / ".env").write_text(EXAMPLE.read_text())  # no USE_GPU; the base reserves one
+
+    setup(stack)
+
+    env = read_env(stack)
+    assert (env["USE_GPU"], env["CUDA_VISIBLE_DEVICES"]) == ("true", "0")
+    vecpipe = compose_config(stack)["services"]["vecpipe"]
+    assert devices(vecpipe)  # still reserved
+
+
+def test_ports_of_other_compose_files_in_compose_file_bind_to_the_address_too(
+    stack: Path,
+) -> None:
+    (stack / "docker-compose.prod.yml").write_text(
+        "services:\n  nginx:\n    image: nginx\n    ports: ['80:80', '443:443']\n"
+        "  webui:\n    deploy:\n      resources:\n        reservations:\n          devices:\n"
+        "            - {driver: nvidia, count: 1, capabilities: [gpu]}\n"
+    )
+    (stack / ".env").write_text("COMPOSE_FILE=docker-compose.yml:docker-compose.prod.yml\n")
+
+    setup(stack, "--doc-dir", "docs", "--deployment", "cpu")
+
+    assert read_env(stack)["COMPOSE_FILE"] == (
+        "docker-compose.yml:docker-compose.prod.yml:docker-compose.override.yml"
+    )
+    services = compose_config(stack)["services"]
+    assert [p["host_ip"] for p in services["nginx"]["ports"]] == ["127.0.0.1", "127.0.0.1"]
+    assert devices(services["webui"]) == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WIZARD_POSTGRES_PASSWORD", "a" * 20),
+        ("WIZARD_JWT_SECRET", "abcdefghijklmnopqrstuvwxyzabcdefgh"),
+    ],
+)
+def test_secrets_the_stacks_entrypoint_would_refuse_are_refused(
+    stack: Path, variable: str, value: str
+) -> None:
+    # Its entrypoint runs validate_env --strict: three kinds of characters, or 32+ of two.
+    run = run_wizard(
+        ["setup", "--non-interactive", "--doc-dir", "docs"], cwd=stack, env={variable: value}
+    )
+    assert run.returncode == 2
+    assert f"{variable}: mixes too few kinds of characters" in run.stderr
+    assert value not in run.stderr
+    assert not (stack / ".env").exists()
+
+
+def test_a_variable_required_only_to_be_set_may_be_empty(stack: Path) -> None:
+    compose = stack / "docker-compose.yml"
+    compose.write_text(
+        compose.read_text().replace(
+            "      - PGDATA=/var/lib/postgresql/data/pgdata",
+            "      - PGDATA=/var/lib/postgresql/data/pgdata\n      - FLOWER=${FLOWER_PASSWORD?}",
+        )
+    )
+    setup(stack, "--doc-dir", "docs", env={"FLOWER_PASSWORD": ""})  # compose accepts it too

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from wizard.answers import Answers, Source
 from wizard.compose import ComposeError
-from wizard.contract import answer_defaults, documents_root
+from wizard.contract import answer_defaults, documents_root, gpu_reservations
 from wizard.model import (
     Config,
     DatabaseSettings,
@@ -253,7 +253,15 @@ def _resolve(project: Project, add: _Add) -> Resolved | None:
     """The deployment's settings, validated by the same rules as setup (secret lengths, dirs...)."""
     answers = Answers(
         [
-            (Source.EXISTING, existing_answers(project.env, project.documents, project.root)),
+            (
+                Source.EXISTING,
+                existing_answers(
+                    project.env,
+                    project.documents,
+                    project.root,
+                    bool(gpu_reservations(project.base_services)),
+                ),
+            ),
             (Source.DEFAULT, answer_defaults(project.base_services)),
         ]
     )

@@ -111,16 +111,26 @@ def references(body: Any) -> set[str]:
     return found
 
 
-def required_variables(services: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Variable -> the services that require it (`${VAR?...}` or `${VAR:?...}`)."""
-    required: dict[str, list[str]] = {}
+@dataclass
+class Required:
+    """A variable the base requires: the services that do, and whether an empty value will do
+    (`${VAR?}` asks only that it be set; `${VAR:?}` that it be set and not empty)."""
+
+    services: list[str] = field(default_factory=list)
+    empty_ok: bool = True
+
+
+def required_variables(services: Mapping[str, Any]) -> dict[str, Required]:
+    """Variable -> who requires it (`${VAR?...}` or `${VAR:?...}`)."""
+    required: dict[str, Required] = {}
     for name, body in services.items():
         for text in _strings(body):
             for match in _REFERENCE.finditer(text.replace("$$", "")):
                 if match.group(2) in ("?", ":?"):
-                    users = required.setdefault(match.group(1), [])
-                    if name not in users:
-                        users.append(name)
+                    entry = required.setdefault(match.group(1), Required())
+                    if name not in entry.services:
+                        entry.services.append(name)
+                    entry.empty_ok = entry.empty_ok and match.group(2) == "?"
     return required
 
 

@@ -132,6 +132,8 @@ class DatabaseSettings:
     sslrootcert: str = ""
     # Host side of the bundled server's published port (unused for an external server).
     host_port: int = BUNDLED_PORT
+    # With an external server: the bundled server's password, which its data volume keeps.
+    kept_bundled_password: str = field(default="", repr=False)
 
     @property
     def url(self) -> str:
@@ -192,12 +194,45 @@ def _characters(count: int) -> str:
     return "1 character" if count == 1 else f"{count} characters"
 
 
+# The stack's own example file ships these; its entrypoint refuses to start with them.
+PLACEHOLDERS = frozenset({"CHANGE_THIS_TO_A_STRONG_PASSWORD", "CHANGE_THIS_TO_A_STRONG_SECRET_KEY"})
+
+
+def weak_secret(value: str) -> bool:
+    """The stack's own rule (its entrypoint runs scripts/validate_env.py --strict before every
+    app service and refuses weak JWT_SECRET_KEY and POSTGRES_PASSWORD values): at least three of
+    upper case, lower case, digits and other characters, or at least 32 characters of two."""
+    classes = sum(
+        (
+            any(c.isupper() for c in value),
+            any(c.islower() for c in value),
+            any(c.isdigit() for c in value),
+            any(not c.isalnum() for c in value),
+        )
+    )
+    return classes < 3 and not (len(value) >= 32 and classes >= 2)
+
+
+_WEAK = (
+    "mixes too few kinds of characters, and the stack's services refuse to start with it; "
+    "use three of upper case, lower case, digits and symbols, or 32+ characters of two "
+    "(or let the wizard generate one)"
+)
+
+
 def check_postgres_password(value: str, field_name: str = "PostgreSQL password") -> str | None:
+    if value in PLACEHOLDERS:
+        return (
+            f"{field_name}: is the stack example's placeholder, which the stack's services "
+            "refuse to start with; give a password of your own (or let the wizard generate one)"
+        )
     if len(value) < MIN_POSTGRES_PASSWORD:
         return (
             f"{field_name}: {_characters(len(value))} is too short; use at least "
             f"{MIN_POSTGRES_PASSWORD} (or let the wizard generate one)"
         )
+    if weak_secret(value):
+        return f"{field_name}: {_WEAK}"
     return None
 
 
@@ -207,6 +242,8 @@ def check_jwt_secret(value: str, field_name: str = "JWT secret") -> str | None:
             f"{field_name}: {_characters(len(value))} is too short; use at least "
             f"{MIN_JWT_SECRET} (or let the wizard generate one)"
         )
+    if weak_secret(value):
+        return f"{field_name}: {_WEAK}"
     return None
 
 

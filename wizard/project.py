@@ -6,6 +6,7 @@ line numbers, so the wizard never overwrites a file it could not read.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +14,16 @@ from typing import Any
 
 import yaml
 
-from wizard.compose import ComposeError, find_base_file, load_services, parse_yaml
+from wizard.compose import (
+    BASE_FILE_NAMES,
+    ComposeError,
+    find_base_file,
+    load_services,
+    parse_yaml,
+)
 from wizard.envfile import EnvParseError, read_env
 from wizard.model import DocumentDir, InputError
+from wizard.resources import POSTGRES_COMPOSE
 
 ENV_NAME = ".env"
 OVERRIDE_NAME = "docker-compose.override.yml"
@@ -79,10 +87,24 @@ def load_project(root: Path) -> Project:
             problems.append(f"{override_path}: {exc}")
 
     base_file = find_base_file(root)
+    own_override = next(
+        (root / name for name in OWN_OVERRIDE_NAMES if (root / name).is_file()), None
+    )
     base_services: dict[str, Any] = {}
-    if base_file is not None:
+    # The stack's contract: its base file, the person's own override, and every other file
+    # COMPOSE_FILE lists (the stack's docker-compose.prod.yml, say): their ports are bound and
+    # their GPU reservations decided like the base's own.
+    contract = [base_file] if base_file is not None else []
+    if own_override is not None:
+        contract.append(own_override)
+    contract += [
+        root / name
+        for name in split_compose_file(env.get("COMPOSE_FILE", ""))
+        if name not in _MANAGED and (root / name).is_file() and root / name not in contract
+    ]
+    for path in contract:
         try:
-            base_services = load_services(base_file)
+            base_services = merge_services(base_services, load_services(path))
         except ComposeError as exc:
             problems.append(str(exc))
     if problems:
@@ -97,10 +119,38 @@ def load_project(root: Path) -> Project:
         base_file=base_file,
         services=tuple(base_services),
         base_services=base_services,
-        own_override=next(
-            (root / name for name in OWN_OVERRIDE_NAMES if (root / name).is_file()), None
-        ),
+        own_override=own_override,
     )
+
+
+# The files the wizard itself lists in COMPOSE_FILE; every other entry is someone's addition.
+_MANAGED = frozenset({*BASE_FILE_NAMES, POSTGRES_COMPOSE, OVERRIDE_NAME, *OWN_OVERRIDE_NAMES})
+
+
+def split_compose_file(value: str) -> list[str]:
+    """COMPOSE_FILE's entries (compose's default separator on Linux and macOS is ':'), spelled
+    the way the wizard writes them (`./compose.yaml` is `compose.yaml`)."""
+    return [os.path.normpath(name.strip()) for name in value.split(":") if name.strip()]
+
+
+def merge_services(base: Mapping[str, Any], later: Mapping[str, Any]) -> dict[str, Any]:
+    """Services of two compose files as the contract sees them: a later file's lists add to the
+    earlier ones (ports, volumes), its mappings merge, its other values win."""
+    merged = dict(base)
+    for name, body in later.items():
+        merged[name] = _merge_values(merged[name], body) if name in merged else body
+    return merged
+
+
+def _merge_values(earlier: Any, later: Any) -> Any:
+    if isinstance(earlier, dict) and isinstance(later, dict):
+        merged = dict(earlier)
+        for key, value in later.items():
+            merged[key] = _merge_values(earlier[key], value) if key in earlier else value
+        return merged
+    if isinstance(earlier, list) and isinstance(later, list):
+        return [*earlier, *later]
+    return later
 
 
 def read_file(path: Path) -> str | None:

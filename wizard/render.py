@@ -6,7 +6,6 @@ and is regenerated whole, with `yaml.safe_dump` (never string pasting).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,14 @@ from wizard.contract import (
 )
 from wizard.envfile import update_env
 from wizard.model import CA_TARGET, Config, Deployment, PostgresMode
-from wizard.project import ENV_NAME, OVERRIDE_NAME, OWN_OVERRIDE_NAMES, Project, escape
+from wizard.project import (
+    ENV_NAME,
+    OVERRIDE_NAME,
+    OWN_OVERRIDE_NAMES,
+    Project,
+    escape,
+    split_compose_file,
+)
 from wizard.writer import PlannedFile
 
 # Every .env key the wizard owns, in the template's order, and the ones that hold secrets.
@@ -51,6 +57,7 @@ ENV_KEYS = (
     "POSTGRES_SSLMODE",
     "POSTGRES_SSLROOTCERT",
     "POSTGRES_HOST_PORT",
+    "POSTGRES_BUNDLED_PASSWORD",
     "DATABASE_URL",
     "DOCUMENT_PATH",
     "DOCUMENT_PATHS",
@@ -59,7 +66,7 @@ ENV_KEYS = (
     *(secret.key for secret in profile().secrets),
 )
 SECRET_ENV_KEYS = frozenset(
-    {"POSTGRES_PASSWORD", "JWT_SECRET_KEY", "DATABASE_URL"}
+    {"POSTGRES_PASSWORD", "POSTGRES_BUNDLED_PASSWORD", "JWT_SECRET_KEY", "DATABASE_URL"}
     | {secret.key for secret in profile().secrets}
 )
 # The compose profile that keeps the base's own PostgreSQL from starting with an external server.
@@ -100,12 +107,6 @@ def base_has_postgres(project: Project) -> bool:
     return profile().postgres_service in project.base_services
 
 
-def split_compose_file(value: str) -> list[str]:
-    """COMPOSE_FILE's entries (compose's default separator on Linux and macOS is ':'), spelled
-    the way the wizard writes them (`./compose.yaml` is `compose.yaml`)."""
-    return [os.path.normpath(name.strip()) for name in value.split(":") if name.strip()]
-
-
 def compose_paths(project: Project, names: list[str]) -> list[Path]:
     """The files behind COMPOSE_FILE names that exist (the bundled PostgreSQL service falls back
     to the copy the wizard ships, which it writes next to .env)."""
@@ -136,6 +137,7 @@ def env_values(project: Project, config: Config) -> dict[str, str]:
         "POSTGRES_SSLMODE": db.sslmode.value,
         "POSTGRES_SSLROOTCERT": db.sslrootcert,
         "POSTGRES_HOST_PORT": str(db.host_port),
+        "POSTGRES_BUNDLED_PASSWORD": db.kept_bundled_password,
         "DATABASE_URL": db.url,
         "DOCUMENT_PATH": _document_path(project, config),
         "DOCUMENT_PATHS": ",".join(doc.target for doc in config.documents),
@@ -150,10 +152,12 @@ def env_values(project: Project, config: Config) -> dict[str, str]:
 
 def cuda_visible_devices(config: Config) -> str:
     """The GPUs as the container numbers them: a container given devices 2 and 3 sees them as 0
-    and 1. Empty (the base's default, the first GPU) when every GPU or none is reserved."""
-    if config.deployment is Deployment.GPU and config.gpu_ids:
+    and 1. With every GPU reserved, the first (the stack's own default); empty on CPU."""
+    if config.deployment is not Deployment.GPU:
+        return ""
+    if config.gpu_ids:
         return ",".join(str(index) for index in range(len(config.gpu_ids)))
-    return ""
+    return "0"
 
 
 def _document_path(project: Project, config: Config) -> str:
@@ -355,10 +359,17 @@ def unset_required_variables(
     """Variable -> services, for each variable the base requires (`${VAR?}`, `${VAR:?}`) that
     neither the wizard, the current .env nor the environment sets: compose would refuse."""
     written = env_values(project, config)
+
+    def set_(variable: str, empty_ok: bool) -> bool:
+        for source in (written, project.env, environ):
+            if variable in source and (empty_ok or source[variable] != ""):
+                return True
+        return False
+
     return {
-        variable: users
-        for variable, users in sorted(required_variables(project.base_services).items())
-        if not (written.get(variable) or project.env.get(variable) or environ.get(variable))
+        variable: required.services
+        for variable, required in sorted(required_variables(project.base_services).items())
+        if not set_(variable, required.empty_ok and variable not in written)
     }
 
 

@@ -22,6 +22,7 @@ from wizard.model import (
     BUNDLED_PORT,
     DEFAULT_DB_TIMEOUT,
     MAX_DB_TIMEOUT,
+    PLACEHOLDERS,
     Config,
     DatabaseSettings,
     Deployment,
@@ -41,6 +42,7 @@ from wizard.model import (
     parse_choice,
     parse_port,
     parse_positive_int,
+    weak_secret,
 )
 
 DOCS_ROOT = "/mnt/docs"
@@ -69,6 +71,7 @@ ENV_ANSWERS: Mapping[str, str] = {
     "POSTGRES_SSLMODE": "postgres_sslmode",
     "POSTGRES_SSLROOTCERT": "postgres_sslrootcert",
     "POSTGRES_HOST_PORT": "postgres_host_port",
+    "POSTGRES_BUNDLED_PASSWORD": "postgres_bundled_password",
     "BIND_ADDRESS": "bind_address",
     "JWT_SECRET_KEY": "jwt_secret",
     "ACCESS_TOKEN_EXPIRE_MINUTES": "token_expiry_minutes",
@@ -87,12 +90,17 @@ class Unreadable:
 
 
 def existing_answers(
-    env: Mapping[str, str], documents: Sequence[DocumentDir], root: Path | None = None
+    env: Mapping[str, str],
+    documents: Sequence[DocumentDir],
+    root: Path | None = None,
+    base_reserves_gpus: bool = False,
 ) -> dict[str, Any]:
     """The current deployment as answers (the layer below the inputs and above the defaults).
 
     `root` is the project directory: a relative DOCUMENT_PATH (an install made from the stack's
-    own `.env.docker.example`) is relative to it, as compose reads it.
+    own `.env.docker.example`) is relative to it, as compose reads it. `base_reserves_gpus`:
+    the stack's compose file reserves a GPU itself, so an install the wizard did not write
+    (no USE_GPU) runs on one.
     """
     values: dict[str, Any] = {
         answer: env[key] for key, answer in ENV_ANSWERS.items() if env.get(key, "") != ""
@@ -110,6 +118,8 @@ def existing_answers(
             )
         else:
             values["deployment"] = (Deployment.GPU if flag else Deployment.CPU).value
+    if env and "USE_GPU" not in env and base_reserves_gpus:
+        values["deployment"] = Deployment.GPU.value
     if values.get("postgres_mode") == PostgresMode.BUNDLED.value:
         # Inside the compose network the bundled server is always postgres:5432.
         values.pop("postgres_host", None)
@@ -407,7 +417,17 @@ def switches_server(answers: Answers, mode: PostgresMode | None) -> bool:
 
 
 def _external_password_rule(value: str, field_name: str) -> str | None:
-    return None if value else f"{field_name}: the password is empty; give the role's password"
+    if not value:
+        return f"{field_name}: the password is empty; give the role's password"
+    # The stack's services check POSTGRES_PASSWORD at start (12 characters and the mix rule)
+    # whichever server it belongs to.
+    if len(value) < 12 or weak_secret(value) or value in PLACEHOLDERS:
+        return (
+            f"{field_name}: the stack's services refuse to start with a password this weak (at "
+            "least 12 characters mixing three of upper case, lower case, digits and symbols, "
+            "or 32+ characters of two); change the role's password on the server"
+        )
+    return None
 
 
 def _database(
@@ -435,16 +455,31 @@ def _database(
             "it with --postgres-password-file or WIZARD_POSTGRES_PASSWORD"
             + (" (the one in the current .env is the bundled server's)" if other_servers else "")
         )
-    password, previous = _secret(
-        c,
-        "postgres_password",
-        # The wizard chooses a bundled server's password, so it sets the bar; an external
-        # server's password is whatever that server has.
-        _external_password_rule if external else check_postgres_password,
-        "POSTGRES_PASSWORD",
-        options["rotate_postgres_password"],
-        keep_existing=not switched,
-    )
+    existing = c.answers.layer(Source.EXISTING)
+    # While an external server is used, the bundled server's password stays in .env: its data
+    # volume still has it, and a switch back must find it (the volume applies a password only
+    # when it is first created).
+    kept = str(existing.get("postgres_bundled_password") or "")
+    back_to_bundled = switched and not external and kept
+    previous: str | None
+    if back_to_bundled and (given is None or given.source is Source.EXISTING):
+        password, previous = kept, kept
+        c.sources["postgres_password"] = Source.EXISTING
+    else:
+        password, previous = _secret(
+            c,
+            "postgres_password",
+            # The wizard chooses a bundled server's password, so it sets the bar; an external
+            # server's password is whatever that server has.
+            _external_password_rule if external else check_postgres_password,
+            "POSTGRES_PASSWORD",
+            options["rotate_postgres_password"],
+            keep_existing=not switched,
+        )
+    if not external:
+        kept = ""
+    elif switched:
+        kept = str(existing.get("postgres_password") or "")
     sslmode_raw = c.answers.get("postgres_sslmode")
     if sslmode_raw is not None and sslmode_raw.source is Source.EXISTING and switched:
         # The current sslmode was chosen for the other kind of server: the bundled one's
@@ -526,6 +561,7 @@ def _database(
         sslmode=sslmode or SslMode.PREFER,
         sslrootcert=sslrootcert,
         host_port=host_port or BUNDLED_PORT,
+        kept_bundled_password=kept,
     )
     return settings, previous
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from wizard import resources
 from wizard.answers import OPTION_BY_KEY, Answers, Source
 from wizard.compose import ComposeError, PublishedPort, port_conflicts, published_ports
-from wizard.contract import answer_defaults, documents_root, profile
+from wizard.contract import answer_defaults, documents_root, gpu_reservations, profile
 from wizard.model import (
     DEFAULT_DB_TIMEOUT,
     MAX_DB_TIMEOUT,
@@ -29,7 +29,7 @@ from wizard.model import (
     PostgresMode,
     parse_positive_int,
 )
-from wizard.project import OVERRIDE_NAME, Project, load_project, read_file
+from wizard.project import OVERRIDE_NAME, Project, load_project, read_file, split_compose_file
 from wizard.render import (
     compose_files,
     compose_paths,
@@ -37,7 +37,6 @@ from wizard.render import (
     plan,
     render_override,
     setting_readers,
-    split_compose_file,
     unset_required,
     unset_required_variables,
 )
@@ -271,7 +270,12 @@ def _current_ports(project: Project) -> list[PublishedPort]:
 
 
 def layered(request: Request, project: Project) -> Answers:
-    existing = existing_answers(project.env, project.documents, project.root)
+    existing = existing_answers(
+        project.env,
+        project.documents,
+        project.root,
+        bool(gpu_reservations(project.base_services)),
+    )
     if project.gpu_ids:
         # Recorded in the override's x-wizard block: part of the current deployment, like the
         # document directories (`wizard show` must not call them a default).
