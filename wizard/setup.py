@@ -7,6 +7,7 @@ written, so a failed run leaves the directory as it was.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shlex
 import shutil
@@ -31,6 +32,7 @@ from wizard.model import (
 )
 from wizard.project import OVERRIDE_NAME, Project, load_project, read_file, split_compose_file
 from wizard.render import (
+    OVERRIDE_HEADER,
     compose_files,
     compose_paths,
     env_values,
@@ -325,6 +327,8 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
         # that one (the rotation itself proves the new one).
         rotating = resolved.rotate_postgres_password and resolved.previous_password
         _non_interactive_checks(project, _keep_password(resolved) if rotating else resolved, ui)
+    for warning in stack_warnings(project, resolved, interactive=request.interactive):
+        ui.warn(warning)
     if project.configured:
         # A rotation chosen at the prompt was warned about there; one given as a flag was not.
         prompted = resolved.sources.get("rotate_jwt_secret") is Source.PROMPT
@@ -421,6 +425,44 @@ def _interrupted_after_write(outcome: Outcome) -> Interrupted:
         f"Next: {'  then  '.join(outcome.next_steps)}",
         result,
     )
+
+
+def stack_warnings(project: Project, resolved: Resolved, *, interactive: bool) -> list[str]:
+    """What this configuration does that a person may not expect, one sentence each."""
+    config, env = resolved.config, project.env
+    db = config.database
+    found: list[str] = []
+    bundled = db.mode is PostgresMode.BUNDLED
+    if bundled and env.get("POSTGRES_MODE", "bundled") == PostgresMode.BUNDLED.value:
+        for key, value in (("POSTGRES_DB", db.name), ("POSTGRES_USER", db.user)):
+            if env.get(key) and env[key] != value:
+                found.append(
+                    f"{key} changes from {env[key]!r} to {value!r}: the bundled PostgreSQL "
+                    "creates its database and role only when its data volume is first created, "
+                    "so create them on the server too, or the stack cannot log in."
+                )
+    if db.mode is PostgresMode.EXTERNAL and db.host in ("127.0.0.1", "::1", "localhost"):
+        found.append(
+            f"The external server is at {db.host}: inside a container that is the container "
+            "itself. Give the host's address on the network the containers reach it by."
+        )
+    override = project.override_text
+    if override is not None and not override.startswith(OVERRIDE_HEADER.splitlines()[0]):
+        found.append(
+            f"{OVERRIDE_NAME} was not written by the wizard: it is replaced (a backup is kept); "
+            "keep your own settings in compose.override.yaml, which the wizard leaves alone."
+        )
+    if not interactive:
+        # At a terminal the review says these; without one, the log must.
+        if ipaddress.ip_address(config.bind_address).is_unspecified:
+            found.append(
+                f"Ports bind to {config.bind_address}: every service the stack publishes is "
+                "reachable from the network."
+            )
+        for secret in profile().secrets:
+            if secret.key in resolved.rotated and secret.rotation_warning:
+                found.append(f"{secret.key} is rotated: {secret.rotation_warning}.")
+    return found
 
 
 def _placeholder_notes(project: Project, resolved: Resolved, ui: UI) -> None:
