@@ -418,7 +418,12 @@ def _run(action: Any, json_output: bool) -> None:
                 code = _fail(EXIT_CHECK_FAILED, [str(exc)], json_output)
             else:
                 raise
-    raise typer.Exit(code)
+    raise CommandExit(code)
+
+
+class CommandExit(SystemExit):
+    """The end of a command body, its message printed. Not typer.Exit: typer lets this pass, so
+    an exit typer makes itself (130 for an interrupt it caught while parsing) is told apart."""
 
 
 def _fail(
@@ -461,6 +466,13 @@ def main(argv: list[str] | None = None) -> None:
             pass
     try:
         app(args=args, prog_name="wizard")
+    except CommandExit:
+        raise
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            # typer caught an interrupt before a command body ran, and said nothing.
+            _fail(EXIT_INTERRUPTED, ["interrupted: nothing was written"], False)
+        raise
     finally:
         if installed:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

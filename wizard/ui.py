@@ -12,10 +12,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from wizard.review import Row
-
 if TYPE_CHECKING:
     from rich.console import Console
+
+    # Only a type here: the message of an interrupt must not need the modules behind it.
+    from wizard.review import Row
 
 # Each kind of message: its prefix, and its ANSI colour on a terminal.
 PREFIXES = {"info": "", "success": "✓ ", "warn": "! ", "problem": "✗ ", "error": "error: "}
