@@ -732,3 +732,28 @@ def test_secrets_given_as_variables_do_not_reach_the_tools_the_wizard_runs(
     assert f"PATH={bindir}:" in environment  # it ran, with the wizard's environment
     for leaked in ("WIZARD_POSTGRES_PASSWORD", "WIZARD_JWT_SECRET", password, jwt):
         assert leaked not in environment
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_prints_the_installed_version_without_loading_the_command_line(
+    flag: str, tmp_path: Path
+) -> None:
+    from importlib.metadata import version
+
+    done = run_wizard([flag], cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"wizard {version('wizard')}\n"
+    assert done.stderr == ""
+    # Cheap: it answers before typer (or anything else of the wizard) is imported.
+    timed = subprocess.run(
+        [str(WIZARD.parent / "python"), "-X", "importtime", "-m", "wizard", flag],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.split("|")[-1].strip() for line in timed.stderr.splitlines()}
+    assert {"typer", "wizard.cli", "importlib.metadata"}.isdisjoint(imported)
+    assert timed.stdout == done.stdout

@@ -3,7 +3,7 @@
 The first thing it does is take SIGTERM as Ctrl-C, before typer or anything else is imported:
 until then Python's default action would kill the process mid-import. An interrupt that lands
 while the command line is still being built (typer, a lazy import) ends the run as one that
-lands later does: exit 130, one line, no traceback.
+lands later does: exit 130, one line, no traceback. `--version` is answered before that too.
 """
 
 import signal
@@ -23,6 +23,11 @@ def main() -> None:
     except ValueError:  # not the main thread: signals belong to whoever runs us
         pass
     try:
+        if sys.argv[1:] in (["--version"], ["-V"]):
+            from wizard import __version__
+
+            sys.stdout.write(f"wizard {__version__}\n")
+            return
         from wizard import cli
 
         cli.main()

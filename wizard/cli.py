@@ -39,7 +39,8 @@ EXIT_CODES_HELP = (
 )
 
 app = typer.Typer(
-    help="Set up the document-search stack: .env, compose override, checks.\n\n" + EXIT_CODES_HELP,
+    help="Set up the document-search stack: .env, compose override, checks. "
+    "`wizard --version` (-V) prints the version.\n\n" + EXIT_CODES_HELP,
     add_completion=False,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
