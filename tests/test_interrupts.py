@@ -8,11 +8,14 @@ with exit 130 and one line, never a traceback.
 from __future__ import annotations
 
 import random
+import shlex
 import signal
 import time
 from pathlib import Path
 
-from helpers import free_port, silent_listener, snapshot, start_wizard
+import pytest
+from helpers import WIZARD, free_port, silent_listener, snapshot, start_wizard
+from keys import TMUX, tmux
 
 SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
 
@@ -71,3 +74,34 @@ def test_sigterm_at_random_early_moments_exits_130_with_one_line(tmp_path: Path)
             assert lines == ["error: interrupted: nothing was written"], err
             assert snapshot(project) == before
     assert runs >= 10
+
+
+@pytest.mark.skipif(not Path(TMUX).exists(), reason="needs tmux")
+def test_ctrl_d_at_a_text_prompt_cancels_with_exit_130_and_writes_nothing(tmp_path: Path) -> None:
+    project = tmp_path / "deploy"
+    project.mkdir()
+    (tmp_path / "bin").mkdir()  # no nvidia-smi, no docker
+    env = {
+        "PATH": str(tmp_path / "bin"),
+        "HOME": str(tmp_path),
+        "SHELL": "/bin/sh",
+        "LC_ALL": "C.UTF-8",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }
+    with tmux(env) as terminal:
+        terminal.start(shlex.join([str(WIZARD), "setup", "--skip-port-check"]), cwd=project)
+        for prompt in ("? Deployment type", "? PostgreSQL server", "? Host port for PostgreSQL"):
+            terminal.expect(prompt)
+            terminal.press("Enter")
+        terminal.expect("? PostgreSQL password")
+        terminal.press("Enter")  # generate
+        terminal.expect("? Directory with documents to search")
+        terminal.press("C-d")  # end of input, at an empty text prompt
+
+        status = terminal.exit_status()
+        screen = terminal.screen()
+
+    assert status == 130, screen
+    assert "cancelled: nothing was written" in screen
+    assert "Aborted!" not in screen and "Traceback" not in screen
+    assert sorted(p.name for p in project.iterdir()) in ([], [".wizard.lock"])

@@ -404,6 +404,8 @@ def _run(action: Any, json_output: bool) -> None:
         code = _fail(EXIT_INPUT, exc.problems, json_output)
     except KeyboardInterrupt:
         code = _fail(EXIT_INTERRUPTED, ["interrupted: nothing was written"], json_output)
+    except EOFError:  # Ctrl-D at a prompt: the person ends the input, as a cancel does
+        code = _fail(EXIT_INTERRUPTED, ["cancelled: nothing was written"], json_output)
     except Exception as exc:
         from wizard.setup import Cancelled, CheckFailed, Interrupted
 

@@ -330,7 +330,7 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     outcome.next_steps = next_steps(request, resolved)
     try:
         _start_database(request, resolved, ui, outcome)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):  # Ctrl-C, SIGTERM, or Ctrl-D at the offer
         raise _interrupted_after_write(outcome) from None
     except CheckFailed as exc:
         exc.result = outcome.result
