@@ -218,3 +218,34 @@ def test_bundled_server_takes_an_sslmode_without_tls(project: Path, sslmode: str
 
     assert done.returncode == 0, done.stderr
     assert read_env(project)["POSTGRES_SSLMODE"] == sslmode
+
+
+def test_an_empty_document_directory_is_refused_like_a_missing_one(project: Path) -> None:
+    # `--doc-dir "$UNSET_VAR"` in CI, or an answers file with an empty entry.
+    (project / "answers.yaml").write_text('doc_dir: ["", null]\n')
+    for args, label in (
+        (["--doc-dir", ""], "--doc-dir"),
+        (["--doc-dir", "docs", "--doc-dir", " "], "--doc-dir"),
+        (["--answers", str(project / "answers.yaml")], "doc_dir in the answers file"),
+    ):
+        done = run_wizard(["setup", "--skip-port-check", *args], cwd=project)
+
+        assert done.returncode == 2, done.stderr
+        assert f"error: {label}: an empty path is not a document directory (an unset " in (
+            done.stderr
+        )
+        assert sorted(path.name for path in project.iterdir()) == ["answers.yaml", "docs"]
+
+
+def test_an_empty_document_directory_on_a_rerun_keeps_the_mounts(project: Path) -> None:
+    install(project)
+    before = snapshot(project)
+
+    done = run_wizard(["setup", "--skip-port-check", "--doc-dir", ""], cwd=project)
+
+    assert done.returncode == 2, done.stderr
+    assert problem_lines(done.stderr) == [
+        "error: --doc-dir: an empty path is not a document directory (an unset variable?); "
+        "give the directory that holds the documents"
+    ]
+    assert snapshot(project) == before

@@ -201,7 +201,8 @@ def read_answers_file(path: Path) -> tuple[dict[str, Any], list[str]]:
             if any(isinstance(item, dict | list) for item in items):
                 problems.append(f"answers file: {raw_key} must be a path or a list of paths")
                 continue
-            paths = [_beside(path, str(item)) for item in items if item is not None]
+            # An empty entry stays, so that it is refused rather than silently dropped.
+            paths = [_beside(path, "" if item is None else str(item)) for item in items]
             if paths:
                 values[key] = paths
         elif isinstance(value, dict | list):

@@ -439,6 +439,11 @@ def _documents(
     for item in paths:
         text = str(item).strip()
         if not text:
+            # `--doc-dir "$UNSET"`: taken as no directory, it would drop every current mount.
+            c.problems.append(
+                f"{label}: an empty path is not a document directory (an unset variable?); "
+                "give the directory that holds the documents"
+            )
             continue
         path = Path(os.path.expanduser(text))
         path = path if path.is_absolute() else cwd / path
