@@ -89,7 +89,16 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
     try:
         project = load_project(project_dir)
     except InputError as exc:
-        add(".env", Status.FAIL, "; ".join(exc.problems))
+        # Each problem in the row of the file it names: an invalid override is not .env's.
+        rows: dict[str, list[str]] = {}
+        inside = f"{project_dir}/"
+        for problem in exc.problems:
+            named = problem[len(inside) :].split(": ", 1)[0]
+            rows.setdefault(named if problem.startswith(inside) else ENV_NAME, []).append(problem)
+        if ENV_NAME not in rows:
+            add(".env", Status.OK, f"{env_path} parses")
+        for name, problems in rows.items():
+            add(name, Status.FAIL, "; ".join(problems))
         return report()
     add(".env", Status.OK, f"{env_path} parses")
 
