@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from helpers import free_port, problem_lines, read_env, run_wizard, snapshot
+from helpers import WIZARD, clean_env, free_port, problem_lines, read_env, run_wizard, snapshot
 
 BUNDLED_TLS = (
     "needs TLS, and the bundled PostgreSQL (postgres:16-alpine) serves none, so the app could "
@@ -249,3 +251,63 @@ def test_an_empty_document_directory_on_a_rerun_keeps_the_mounts(project: Path) 
         "give the directory that holds the documents"
     ]
     assert snapshot(project) == before
+
+
+# `python -c WITH_MEMORY_LIMIT BYTES COMMAND...`: COMMAND cannot map more than BYTES, so a read
+# without a bound fails fast (MemoryError) instead of eating the machine's memory.
+WITH_MEMORY_LIMIT = """\
+import os, resource, sys
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+TOO_LONG = "a secret can be at most 4096 bytes"
+
+
+def test_a_secret_file_without_end_is_refused_without_reading_it_all(project: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WITH_MEMORY_LIMIT, str(1 << 30), str(WIZARD),
+         "setup", "--doc-dir", "docs", "--skip-port-check", "--postgres-password-file",
+         "/dev/zero"],
+        cwd=project, env=clean_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode == 2, done.stderr
+    assert problem_lines(done.stderr) == [
+        "error: --postgres-password-file: /dev/zero holds more than 4096 bytes; "
+        f"{TOO_LONG} (a process cannot receive much more in one environment variable)"
+    ]
+    assert [path.name for path in project.iterdir()] == ["docs"]
+
+
+def test_a_secret_longer_than_4096_bytes_is_refused_however_it_is_given(
+    project: Path, tmp_path: Path
+) -> None:
+    long_file = tmp_path / "long-password"
+    long_file.write_text("p" * 1_000_000 + "\n")
+    exactly = tmp_path / "longest-jwt"
+    exactly.write_text("j" * 4096 + "\n")  # the longest allowed, and its newline
+    cases = [
+        (["--postgres-password-file", str(long_file)], {}, None, "--postgres-password-file"),
+        (["--postgres-password-file", "-"], {}, "p" * 5000, "--postgres-password-file"),
+        ([], {"WIZARD_JWT_SECRET": "j" * 4097}, None, "WIZARD_JWT_SECRET"),
+    ]
+    for args, env, stdin, label in cases:
+        done = run_wizard(
+            ["setup", "--doc-dir", "docs", "--skip-port-check", *args], cwd=project, env=env,
+            input=stdin,
+        )  # fmt: skip
+
+        assert done.returncode == 2, done.stderr
+        [line] = problem_lines(done.stderr)
+        assert line.startswith(f"error: {label}: ") and TOO_LONG in line
+        assert [path.name for path in project.iterdir()] == ["docs"]
+
+    done = run_wizard(
+        ["setup", "--doc-dir", "docs", "--skip-port-check", "--jwt-secret-file", str(exactly)],
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_env(project)["JWT_SECRET_KEY"] == "j" * 4096

@@ -213,6 +213,25 @@ def test_short_password_is_asked_again_with_the_reason(project: Path, docs: Path
     assert PASSWORD not in driven.screen and "short-secret" not in driven.screen
 
 
+def test_password_longer_than_4096_bytes_is_asked_again_with_the_reason(
+    project: Path, docs: Path
+) -> None:
+    setup(
+        project,
+        STEP_1,
+        ENTER + ENTER + DOWN + ENTER,  # bundled, host port, "Enter my own"
+        typed("p" * 4097),
+        Expect("PostgreSQL password: 4097 bytes is too long; a secret can be at most 4096 bytes"),
+        CTRL_U + typed(PASSWORD),
+        typed(PASSWORD),
+        step_3(docs),
+        STEP_4,
+        WRITE,
+    )
+
+    assert env(project)["POSTGRES_PASSWORD"] == PASSWORD
+
+
 def test_mismatched_password_is_asked_again(
     project: Path, docs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from wizard.model import InputError
+from wizard.model import MAX_SECRET_BYTES, SECRET_LIMIT, InputError
 
 
 class Source(StrEnum):
@@ -240,23 +240,29 @@ def _known() -> str:
 
 
 def read_secret_file(path: str, option: str) -> str:
-    """A secret from a file, or stdin for '-'. One trailing LF or CRLF is removed, nothing else."""
+    """A secret from a file, or stdin for '-'. One trailing LF or CRLF is removed, nothing else.
+
+    At most MAX_SECRET_BYTES (and that line break) are read: /dev/zero, or a log file given by
+    mistake, is refused without being read whole."""
+    where = "stdin" if path == "-" else path
+    limit = MAX_SECRET_BYTES + len(b"\r\n")
     try:
         if path == "-":
-            text = sys.stdin.buffer.read().decode("utf-8")
+            data = sys.stdin.buffer.read(limit + 1)
         else:
-            with open(os.path.expanduser(path), encoding="utf-8", newline="") as handle:
-                text = handle.read()
+            with open(os.path.expanduser(path), "rb") as handle:
+                data = handle.read(limit + 1)
     except OSError as exc:
         raise InputError([f"{option}: cannot read {path}: {exc.strerror}"]) from None
+    data = data.removesuffix(b"\n").removesuffix(b"\r") if data.endswith(b"\n") else data
+    if len(data) > MAX_SECRET_BYTES:
+        raise InputError(
+            [f"{option}: {where} holds more than {MAX_SECRET_BYTES} bytes; {SECRET_LIMIT}"]
+        )
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        where = "stdin" if path == "-" else path
         raise InputError([f"{option}: {where} is not UTF-8 text"]) from None
-    if text.endswith("\r\n"):
-        return text[:-2]
-    if text.endswith("\n"):
-        return text[:-1]
-    return text
 
 
 SECRETS = ("postgres_password", "jwt_secret")

@@ -31,6 +31,7 @@ from wizard.model import (
     SslMode,
     check_jwt_secret,
     check_postgres_password,
+    check_secret_size,
     generate_secret,
     parse_bind_address,
     parse_bool,
@@ -273,7 +274,8 @@ def _secret(
         return generate_secret(), previous
     c.sources[key] = answer.source
     value = str(answer.value)
-    problem = rule(value, c.label(key) if answer.source is not Source.EXISTING else env_key)
+    label = c.label(key) if answer.source is not Source.EXISTING else env_key
+    problem = check_secret_size(value, label) or rule(value, label)
     if problem:
         if answer.source is Source.EXISTING:
             problem += f"; rotate it with --rotate-{key.replace('_', '-')}"

@@ -24,6 +24,7 @@ from wizard.model import (
     SslMode,
     check_jwt_secret,
     check_postgres_password,
+    check_secret_size,
     parse_bind_address,
     parse_bool,
     parse_choice,
@@ -81,7 +82,7 @@ def _env_safe(
     rule: Callable[[str, str], str | None], label: str, env_key: str
 ) -> prompter.Validator:
     def check(text: str) -> str | None:
-        problem = rule(text, label)
+        problem = check_secret_size(text, label) or rule(text, label)
         if problem:
             return problem
         try:
