@@ -70,7 +70,7 @@ def test_superscript_digits_are_not_a_number_a_port_or_a_gpu_index(project: Path
     assert "Traceback" not in done.stderr
     assert set(problem_lines(done.stderr)) == {
         "error: --postgres-host-port: '²' is not a port; use a whole number from 1 to 65535",
-        "error: --token-expiry-minutes: '²' is not valid; use a whole number of at least 1",
+        "error: --token-expiry-minutes: '²' is not valid; use a whole number from 1 to 525600",
         "error: --db-timeout: '1²' is not valid; use a whole number from 2 to 600",
         "error: --gpu-ids: '0,²' is not a list of GPU indexes or UUIDs; use e.g. 0,1 or all",
     }
@@ -105,6 +105,45 @@ def test_db_timeout_beyond_600_seconds_is_refused_by_setup_and_check(project: Pa
         assert done.returncode == 2, done.stderr
         assert problem_lines(done.stderr) == [expected]
     assert snapshot(project) == before
+
+
+def test_token_lifetime_beyond_a_year_is_refused_by_setup_and_check(project: Path) -> None:
+    install(project)
+    huge = "99999999999999999999999"
+    before = snapshot(project)
+
+    for minutes in (huge, "525601"):
+        done = run_wizard(
+            ["setup", "--skip-port-check", "--token-expiry-minutes", minutes], cwd=project
+        )
+        assert done.returncode == 2, done.stderr
+        assert problem_lines(done.stderr) == [
+            f"error: --token-expiry-minutes: '{minutes}' is not valid; use a whole number from 1 "
+            "to 525600"
+        ]
+    assert snapshot(project) == before
+
+    env = project / ".env"
+    env.write_text(
+        env.read_text().replace(
+            "ACCESS_TOKEN_EXPIRE_MINUTES='1440'", f"ACCESS_TOKEN_EXPIRE_MINUTES={huge}"
+        )
+    )
+    check = run_wizard(["check", "--json", "--db-timeout", "2"], cwd=project)
+
+    assert check.returncode == 1, check.stderr
+    [settings] = [row for row in json.loads(check.stdout)["checks"] if row["name"] == "settings"]
+    assert settings == {
+        "name": "settings",
+        "status": "fail",
+        "detail": f"ACCESS_TOKEN_EXPIRE_MINUTES in the current .env: '{huge}' is not valid; use a "
+        "whole number from 1 to 525600",
+    }
+    done = run_wizard(
+        ["setup", "--skip-port-check", "--token-expiry-minutes", "525600"], cwd=project
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_env(project)["ACCESS_TOKEN_EXPIRE_MINUTES"] == "525600"
 
 
 @pytest.mark.parametrize("wait", ["inf", "nan", "1e300", "3601", "-1"])

@@ -433,7 +433,7 @@ def test_security_own_jwt_secret_lifetime_log_level_and_open_bind_address(
         CTRL_U + typed(JWT_SECRET),
         typed(JWT_SECRET),
         replace("0"),
-        Expect("token lifetime: '0' is not valid; use a whole number of at least 1"),
+        Expect("token lifetime: '0' is not valid; use a whole number from 1 to 525600"),
         replace("60"),
         UP + ENTER,  # DEBUG, above the default INFO
         DOWN + ENTER,  # 0.0.0.0

@@ -21,6 +21,9 @@ MIN_POSTGRES_VERSION = 13
 # A secret reaches the stack as one environment variable, which Linux caps at 128 KiB; no
 # password or key needs more than a few KiB, and a longer one is a wrong file (or /dev/zero).
 MAX_SECRET_BYTES = 4096
+# Minutes; an access token valid for more than a year is a typo (and past what the stack's
+# token expiry, a datetime, represents for huge values).
+MAX_TOKEN_EXPIRY_MINUTES = 525_600
 DEFAULT_DB_TIMEOUT = 5
 # Seconds; a longer wait for one connection attempt is a typo (and past what a thread join takes).
 MAX_DB_TIMEOUT = 600

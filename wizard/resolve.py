@@ -21,6 +21,7 @@ from wizard.model import (
     BUNDLED_PORT,
     DEFAULT_DB_TIMEOUT,
     MAX_DB_TIMEOUT,
+    MAX_TOKEN_EXPIRY_MINUTES,
     Config,
     DatabaseSettings,
     Deployment,
@@ -207,7 +208,10 @@ def build(
     deployment = c.take("deployment", parse_choice, Deployment)
     log_level = c.take("log_level", parse_choice, LogLevel)
     bind_address = c.take("bind_address", parse_bind_address)
-    expiry = c.take("token_expiry_minutes", parse_positive_int)
+    expiry = c.take(
+        "token_expiry_minutes",
+        lambda v, f: parse_positive_int(v, f, maximum=MAX_TOKEN_EXPIRY_MINUTES),
+    )
     db_timeout = c.take(
         "db_timeout", lambda v, f: parse_positive_int(v, f, minimum=2, maximum=MAX_DB_TIMEOUT)
     )

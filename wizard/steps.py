@@ -18,6 +18,7 @@ from wizard import prompter
 from wizard.answers import Answers, Source
 from wizard.envfile import EnvValueError, quote_value
 from wizard.model import (
+    MAX_TOKEN_EXPIRY_MINUTES,
     Deployment,
     LogLevel,
     PostgresMode,
@@ -74,8 +75,8 @@ def _port_rule(label: str) -> prompter.Validator:
     return lambda text: parse_port(text, label)[1]
 
 
-def _positive_rule(label: str) -> prompter.Validator:
-    return lambda text: parse_positive_int(text, label)[1]
+def _positive_rule(label: str, maximum: int | None = None) -> prompter.Validator:
+    return lambda text: parse_positive_int(text, label, maximum=maximum)[1]
 
 
 def _env_safe(
@@ -158,7 +159,7 @@ SSLMODE = Question(
 TOKEN_EXPIRY = Question(
     "token_expiry_minutes",
     "Access-token lifetime in minutes",
-    rule=_positive_rule("token lifetime"),
+    rule=_positive_rule("token lifetime", MAX_TOKEN_EXPIRY_MINUTES),
 )
 LOG_LEVEL = Question(
     "log_level", "Log level", choices=tuple((level.value, level.value) for level in LogLevel)
