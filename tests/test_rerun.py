@@ -326,7 +326,28 @@ def test_rerun_diff_hides_comments_a_person_added_but_shows_the_templates(projec
     assert_no_piece_of_the_pasted_secret(done.stdout + done.stderr)
     assert f"\n {template_comment.decode()}" in done.stderr  # the template's: context as it is
     assert "\n # <comment>\n" in done.stderr
-    assert "\n-LOG_LEVEL=INFO # <comment>\n+LOG_LEVEL='DEBUG'\n" in done.stderr
+    assert "\n-LOG_LEVEL=INFO # <comment>\n+LOG_LEVEL=DEBUG # <comment>\n" in done.stderr
+
+
+def test_rerun_keeps_an_inline_comment_and_shows_an_export_line_as_written(project: Path) -> None:
+    install(project)
+    path = project / ENV
+    path.write_bytes(
+        path.read_bytes().replace(
+            b"LOG_LEVEL='INFO'\n",
+            b"LOG_LEVEL=WARNING # mine-7731\nexport MYKEY=hand-added-token-0123\n",
+        )
+    )
+
+    done = rerun(project, "--log-level", "DEBUG")
+
+    assert done.returncode == 0, done.stderr
+    assert (
+        b"LOG_LEVEL='DEBUG' # mine-7731\nexport MYKEY=hand-added-token-0123\n" in path.read_bytes()
+    )
+    assert "\n-LOG_LEVEL=WARNING # <comment>\n+LOG_LEVEL=DEBUG # <comment>\n" in done.stderr
+    assert "\n export MYKEY=<secret>\n" in done.stderr  # untouched: shown as it is, redacted
+    assert_no_secret(done.stdout + done.stderr, "hand-added-token-0123", "mine-7731")
 
 
 def test_rotating_the_jwt_secret_warns_and_keeps_the_postgres_password(project: Path) -> None:
