@@ -350,3 +350,59 @@ def test_a_secret_longer_than_4096_bytes_is_refused_however_it_is_given(
     )
     assert done.returncode == 0, done.stderr
     assert read_env(project)["JWT_SECRET_KEY"] == "j" * 4096
+
+
+def test_env_that_is_not_utf8_is_named_with_its_line(project: Path) -> None:
+    install(project)
+    env = project / ".env"
+    lines = env.read_bytes().splitlines(keepends=True)
+    lines.insert(4, b"# caf\xe9 in Latin-1\n")
+    env.write_bytes(b"".join(lines))
+    before = snapshot(project)
+
+    for command, code in (
+        (["setup", "--skip-port-check"], 2),
+        (["show"], 2),
+        (["check", "--json"], 1),
+    ):
+        done = run_wizard(command, cwd=project)
+
+        assert done.returncode == code, done.stderr
+        assert f"{env}: is not UTF-8 text (line 5); save it as UTF-8" in done.stdout + done.stderr
+        assert "permissions" not in done.stdout + done.stderr
+    assert snapshot(project) == before
+
+
+def test_document_directory_that_is_a_broken_symlink_says_so(project: Path) -> None:
+    (project / "loop").symlink_to("loop")
+    (project / "dangling").symlink_to(project / "gone")
+
+    for create in ([], ["--create-doc-dirs"]):
+        done = run_wizard(
+            ["setup", "--skip-port-check", "--doc-dir", "loop", "--doc-dir", "dangling", *create],
+            cwd=project,
+        )
+
+        assert done.returncode == 2, done.stderr
+        assert problem_lines(done.stderr) == [
+            f"error: --doc-dir: {project}/loop is a symbolic link that loops (it leads back to "
+            "itself); point it at a directory or give the directory itself",
+            f"error: --doc-dir: {project}/dangling is a symbolic link to {project}/gone, which "
+            "does not exist; point it at a directory or give the directory itself",
+        ]
+        assert sorted(path.name for path in project.iterdir()) == ["dangling", "docs", "loop"]
+
+
+def test_answers_file_that_gives_an_answer_twice_is_refused_naming_it(project: Path) -> None:
+    answers = project / "answers.yaml"
+    answers.write_text("log_level: INFO\ndeployment: cpu\nlog-level: DEBUG\n")
+
+    done = run_wizard(
+        ["setup", "--skip-port-check", "--doc-dir", "docs", "--answers", str(answers)], cwd=project
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert problem_lines(done.stderr) == [
+        f"error: --answers: {answers} gives log_level twice (lines 1 and 3); keep one"
+    ]
+    assert sorted(path.name for path in project.iterdir()) == ["answers.yaml", "docs"]

@@ -147,8 +147,25 @@ class _AnswersLoader(yaml.SafeLoader):
     """YAML as a person writing an answers file means it: only true/false are booleans.
 
     PyYAML's YAML 1.1 reads the keys `yes`, `no`, `on` and `off` as booleans, so `yes: true`
-    (the answer "skip the confirmation") would arrive as the key True.
+    (the answer "skip the confirmation") would arrive as the key True. A key given twice is an
+    error rather than the last one silently winning.
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            key = str(self.construct_object(key_node, deep=deep)).replace("-", "_")
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _RepeatedAnswer(key, seen[key], line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _RepeatedAnswer(yaml.YAMLError):
+    def __init__(self, key: str, first: int, second: int) -> None:
+        super().__init__(key)
+        self.key, self.first, self.second = key, first, second
 
 
 _AnswersLoader.yaml_implicit_resolvers = {
@@ -172,6 +189,11 @@ def read_answers_file(path: Path) -> tuple[dict[str, Any], list[str]]:
         return {}, [f"--answers: {path} is not UTF-8 text"]
     try:
         data = yaml.load(text, Loader=_AnswersLoader)
+    except _RepeatedAnswer as exc:
+        return {}, [
+            f"--answers: {path} gives {exc.key} twice (lines {exc.first} and {exc.second}); "
+            "keep one"
+        ]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

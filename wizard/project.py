@@ -107,8 +107,8 @@ def read_file(path: Path) -> str | None:
     every line and be rewritten whole.
     """
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
+        # Decoded whole, not as a text stream: a decoding error then knows its place in the file.
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
 
@@ -116,10 +116,14 @@ def read_file(path: Path) -> str | None:
 def _read(path: Path, problems: list[str]) -> str | None:
     try:
         return read_file(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        problems.append(f"{path}: cannot read it ({reason}); fix its permissions or remove it")
-        return None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        problems.append(f"{path}: is not UTF-8 text (line {line}); save it as UTF-8")
+    except OSError as exc:
+        problems.append(
+            f"{path}: cannot read it ({exc.strerror}); fix its permissions or remove it"
+        )
+    return None
 
 
 def unescape(text: str) -> str:

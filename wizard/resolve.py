@@ -6,6 +6,7 @@ The current deployment (its .env values and the override's document directories)
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import re
@@ -485,6 +486,8 @@ def _has_control_characters(text: str) -> bool:
 def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
     if _has_control_characters(str(path)):
         return f"{label}: the path contains control characters; rename the directory"
+    if problem := _broken_link_problem(path, label):
+        return problem
     if not path.exists():
         if create:
             return _creation_problem(path, label)
@@ -496,6 +499,21 @@ def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
         return f"{label}: {path} is not a directory; give the directory that holds the documents"
     if not os.access(path, os.R_OK | os.X_OK):
         return f"{label}: {path} is not readable; fix its permissions (chmod a+rx)"
+    return None
+
+
+def _broken_link_problem(path: Path, label: str) -> str | None:
+    """A symlink loop or a link to nothing: for pathlib both are a path that "does not exist"."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        fix = "point it at a directory or give the directory itself"
+        if exc.errno == errno.ELOOP:
+            where = "is a symbolic link" if path.is_symlink() else "goes through a symbolic link"
+            return f"{label}: {path} {where} that loops (it leads back to itself); {fix}"
+        if path.is_symlink():
+            target = os.readlink(path)
+            return f"{label}: {path} is a symbolic link to {target}, which does not exist; {fix}"
     return None
 
 
