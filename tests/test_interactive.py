@@ -9,6 +9,7 @@ person would; a flow that asks more or fewer questions than a script expects fai
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from keys import CTRL_C, CTRL_U, DOWN, ENTER, UP, Driven, Expect, down, drive, r
 from pg import AppDatabase
 
 from wizard.answers import Answers, Source
+from wizard.review import mask
 from wizard.setup import Cancelled, Outcome, Request, run
 from wizard.ui import UI
 
@@ -521,6 +523,19 @@ def test_review_goes_back_to_step_4_and_keeps_the_secret_entered(project: Path, 
     values = env(project)
     assert values["JWT_SECRET_KEY"] == JWT_SECRET
     assert values["LOG_LEVEL"] == "WARNING"
+
+
+def test_review_goes_back_to_step_4_and_keeps_the_postgres_password_generated_in_step_2(
+    project: Path, docs: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the review table on one line a row
+    setup(project, STEP_1, STEP_2, step_3(docs), STEP_4, CHANGE_STEP[4], ENTER * 4, WRITE)
+
+    # Each review shows the masked password (its length and last 4 characters).
+    reviews = capsys.readouterr().err.split("Step 5 of 5")[1:]
+    shown = [re.findall(r"PostgreSQL password +│ (•+ \(64 characters, ends …\w{4}\))", review)
+             for review in reviews]  # fmt: skip
+    assert shown == [[mask(env(project)["POSTGRES_PASSWORD"] or "")]] * 2
 
 
 def test_review_goes_back_to_step_2_and_keeps_the_password_entered(

@@ -26,6 +26,7 @@ from wizard.model import (
     check_jwt_secret,
     check_postgres_password,
     check_secret_size,
+    generate_secret,
     parse_bind_address,
     parse_bool,
     parse_choice,
@@ -51,10 +52,15 @@ class Session:
 
     def __post_init__(self) -> None:
         self.answered: dict[str, Any] = {}
+        # Secrets generated in this run, kept until their own step is answered otherwise: left to
+        # `build`, every review (and every way back to a step) would generate them anew.
+        self.generated: dict[str, str] = {}
 
     @property
     def current(self) -> Answers:
-        return self.answers.on_top(Source.PROMPT, self.answered)
+        return self.answers.on_top(Source.GENERATED, self.generated).on_top(
+            Source.PROMPT, self.answered
+        )
 
     def value(self, key: str) -> Any:
         return self.current.value(key, DEFAULTS.get(key))
@@ -293,6 +299,7 @@ def _ask_server_password(s: Session) -> None:
     key = "postgres_password"
     if s.fixed(key):
         return
+    s.generated.pop(key, None)  # one generated for the bundled server: no external one's
     current = s.current.get(key)
     if current is not None and current.source is Source.EXISTING and _switches_server(s):
         current = None  # the bundled server's password: it cannot log in to this one
@@ -300,6 +307,7 @@ def _ask_server_password(s: Session) -> None:
     if s.fixed("rotate_postgres_password") and rotate_flag and current is not None:
         # --rotate-postgres-password: the current password logs in, and a generated one
         # replaces it on the server (ALTER ROLE) before .env changes. Nothing to ask.
+        s.generated[key] = generate_secret()
         return
     if current is not None:
         action = prompter.select(
@@ -343,6 +351,9 @@ def _ask_secret(
 ) -> None:
     rotate_key = f"rotate_{key}"
     if s.fixed(key) or s.fixed(rotate_key):
+        rotate = parse_bool(s.value(rotate_key), rotate_key)[0]
+        if not s.fixed(key) and (rotate or s.current.get(key) is None):
+            s.generated.setdefault(key, generate_secret())  # not asked, but generated all the same
         return
     # Back from the review (or from a failed connection), the earlier answer is the default: a
     # secret typed a moment ago must not be swapped for a generated one by pressing Enter.
@@ -378,6 +389,10 @@ def _ask_secret(
     elif earlier in {value for _, value in choices}:
         default = earlier
     action = prompter.select(_capitalized(what), choices, default=default)
+    if action in ("generate", "rotate-generate"):
+        s.generated.setdefault(key, generate_secret())
+    else:
+        s.generated.pop(key, None)
     if action == "typed":
         s.answered[key] = typed_before
         s.answered[rotate_key] = rotating_before
