@@ -104,6 +104,25 @@ def test_env_without_postgres_keys_names_them_and_skips_the_database(deployment:
     assert "POSTGRES_MODE" in database["detail"]
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_env_readable_by_others_fails_saying_chmod_600(deployment: Path, mode: int) -> None:
+    env = deployment / ".env"
+    env.chmod(mode)
+
+    code, rows, output = checks(deployment)
+
+    assert code == 1
+    [row] = rows[".env"]
+    assert row == {
+        "name": ".env",
+        "status": "fail",
+        "detail": f"{env} can be read by other users (mode {mode:04o}) and holds secrets; run "
+        f"chmod 600 {env}",
+    }
+    assert PASSWORD not in output
+    assert env.stat().st_mode & 0o777 == mode  # check changes nothing
+
+
 OVERRIDE = "docker-compose.override.yml"
 
 

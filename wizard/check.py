@@ -6,6 +6,8 @@ when any check fails. Nothing here writes, prompts or prints.
 
 from __future__ import annotations
 
+import shlex
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -100,7 +102,16 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
         for name, problems in rows.items():
             add(name, Status.FAIL, "; ".join(problems))
         return report()
-    add(".env", Status.OK, f"{env_path} parses")
+    mode = stat.S_IMODE(env_path.stat().st_mode)
+    if mode & 0o077:
+        add(
+            ".env",
+            Status.FAIL,
+            f"{env_path} can be read by other users (mode {mode:04o}) and holds secrets; run "
+            f"chmod 600 {shlex.quote(str(env_path))}",
+        )
+    else:
+        add(".env", Status.OK, f"{env_path} parses")
 
     missing = [key for key in REQUIRED_KEYS if key not in project.env]
     if missing:
