@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import socket
 import stat
 import subprocess
@@ -757,3 +758,33 @@ def test_version_prints_the_installed_version_without_loading_the_command_line(
     imported = {line.split("|")[-1].strip() for line in timed.stderr.splitlines()}
     assert {"typer", "wizard.cli", "importlib.metadata"}.isdisjoint(imported)
     assert timed.stdout == done.stdout
+
+
+@pytest.mark.parametrize("how", ["relative-script", "python-m"])
+def test_the_next_command_works_from_the_directory_it_tells_you_to_cd_to(
+    how: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "deploy"
+    (project / "docs").mkdir(parents=True)
+    venv = WIZARD.parent.parent
+    # Started the way a newcomer does, from the checkout, with the venv not on PATH.
+    bindir = f"{venv.name}/bin"
+    argv = (
+        [f"{bindir}/wizard"] if how == "relative-script" else [f"{bindir}/python", "-m", "wizard"]
+    )
+    env = {**clean_env(), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [*argv, "setup", "--project-dir", str(project), "--doc-dir", str(project / "docs"),
+         "--skip-port-check"],
+        cwd=venv.parent, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    [next_line] = [line for line in done.stderr.splitlines() if line.startswith("Next: ")]
+    cd, compose, check = next_line.removeprefix("Next: ").split("  then  ")
+    assert cd == f"cd {project}" and compose == "docker compose up -d"
+    assert check.endswith(" check --wait 60")
+    command = shlex.split(check.removesuffix(" check --wait 60"))
+    ran = subprocess.run([*command, "--version"], cwd=project, env=env, capture_output=True)
+    assert ran.returncode == 0, (check, ran.stderr)

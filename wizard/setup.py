@@ -672,8 +672,11 @@ def program() -> str:
     on_path = shutil.which("wizard")
     if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
         return "wizard"
-    if os.path.basename(argv0) in ("wizard", "__main__.py"):
-        return shlex.quote(argv0) if os.path.basename(argv0) == "wizard" else "python -m wizard"
+    # Absolute: the next steps may first `cd` into the project directory.
+    if os.path.basename(argv0) == "wizard":
+        return shlex.quote(os.path.abspath(argv0))
+    if os.path.basename(argv0) == "__main__.py":
+        return f"{shlex.quote(sys.executable)} -m wizard"
     return "wizard"
 
 
