@@ -538,6 +538,17 @@ def test_review_goes_back_to_step_4_and_keeps_the_postgres_password_generated_in
     assert shown == [[mask(env(project)["POSTGRES_PASSWORD"] or "")]] * 2
 
 
+def test_first_install_review_has_no_empty_changed_column(
+    project: Path, docs: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    setup(project, STEP_1, STEP_2, step_3(docs), STEP_4, WRITE)
+
+    review = capsys.readouterr().err.split("Step 5 of 5")[-1]
+    [header] = [line for line in review.splitlines() if "Setting" in line]
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == ["Setting", "Value", "From"]
+
+
 def test_review_goes_back_to_step_2_and_keeps_the_password_entered(
     project: Path, docs: Path
 ) -> None:
@@ -790,7 +801,7 @@ def test_whole_interactive_flow_writes_env_and_override(
     assert PASSWORD not in driven.screen and JWT_SECRET not in driven.screen
     review = capsys.readouterr().err.split("Step 5 of 5")[-1]
     values_column = "".join(
-        line.split("│")[2] for line in review.splitlines() if line.count("│") == 5
+        line.split("│")[2] for line in review.splitlines() if line.count("│") == 4
     )
     for directory in (books, notes):  # in full, however narrow the terminal
         assert squashed(f"{directory} → ") in squashed(values_column)
