@@ -965,10 +965,10 @@ def test_failed_env_write_after_alter_role_on_a_full_disk_puts_the_old_password_
     (tmp_path / "docs").mkdir()
     install_bundled(project, app, doc_dir=str(tmp_path / "docs"))
     # Room for the note naming the lock's holder and for the backup of .env, but not for the new
-    # .env: its password (there twice) makes it at least four pages longer.
+    # .env: its password (there twice, and as long as a secret may be) makes it two pages longer.
     old_size = (project / ENV).stat().st_size
     filler = fill_leaving(small_filesystem, 1 + -(-old_size // PAGE))
-    chosen = secrets.token_hex(PAGE)
+    chosen = secrets.token_hex(2048)
     (tmp_path / "new-password").write_text(chosen)
     before = files(project)
 
