@@ -1,7 +1,8 @@
 """`wizard check`: validate a deployment without changing anything.
 
 Each check yields a result (ok / warn / fail / skip) with one line of detail; the command exits 1
-when any check fails. Nothing here writes, prompts or prints.
+when any check fails. Nothing here prompts or prints, and nothing writes but one thing: a password
+rotation a stopped server left unfinished is finished or undone (wizard.rotation).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from wizard.model import DatabaseSettings, InputError, PostgresMode, parse_choic
 from wizard.project import ENV_NAME, Project, load_project
 from wizard.render import ENV_KEYS, env_values
 from wizard.resolve import Resolved, build, existing_answers
+from wizard.rotation import pending_password, settle_on_disk
 
 if TYPE_CHECKING:
     from wizard.database import DbCheck, DbTarget
@@ -60,9 +62,12 @@ class Report:
 
 
 # Keys every deployment's .env must hold (DATABASE_URL is checked against the others); the TLS
-# keys may be missing from a .env written before external servers existed.
+# keys may be missing from a .env written before external servers existed, and the pending
+# password from one written before unfinished rotations were kept.
 REQUIRED_KEYS = tuple(
-    key for key in ENV_KEYS if key not in ("POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT")
+    key
+    for key in ENV_KEYS
+    if key not in ("POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT", "POSTGRES_PASSWORD_PENDING")
 )
 
 
@@ -112,6 +117,12 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
         )
     else:
         add(".env", Status.OK, f"{env_path} parses")
+    if pending_password(project.env) is not None:
+        # The one thing check writes: a rotation left unfinished must not stay in doubt.
+        settled = settle_on_disk(project_dir, db_timeout, wait_seconds)
+        add("password rotation", Status.FAIL if settled.project is None else Status.OK,
+            settled.message)  # fmt: skip
+        project = settled.project or project
 
     missing = [key for key in REQUIRED_KEYS if key not in project.env]
     if missing:

@@ -310,6 +310,10 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
         ui.review_table(rows(resolved, project.env, project.env), title=f"Configuration of {root}")
         for missing in resolved.create_dirs:
             ui.warn(f"The document directory {missing} does not exist.")
+        from wizard.rotation import KEPT, pending_password
+
+        if pending_password(project.env) is not None:
+            ui.warn(f"A PostgreSQL password rotation is unfinished: {KEPT}.")
         return EXIT_OK
 
     _run(body, json_output)

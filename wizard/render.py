@@ -31,6 +31,7 @@ ENV_KEYS = (
     "POSTGRES_DB",
     "POSTGRES_USER",
     "POSTGRES_PASSWORD",
+    "POSTGRES_PASSWORD_PENDING",
     "POSTGRES_SSLMODE",
     "POSTGRES_SSLROOTCERT",
     "POSTGRES_HOST_PORT",
@@ -39,7 +40,9 @@ ENV_KEYS = (
     "JWT_SECRET_KEY",
     "ACCESS_TOKEN_EXPIRE_MINUTES",
 )
-SECRET_ENV_KEYS = frozenset({"POSTGRES_PASSWORD", "JWT_SECRET_KEY", "DATABASE_URL"})
+SECRET_ENV_KEYS = frozenset(
+    {"POSTGRES_PASSWORD", "POSTGRES_PASSWORD_PENDING", "JWT_SECRET_KEY", "DATABASE_URL"}
+)
 
 OVERRIDE_HEADER = """\
 # Written by the setup wizard: re-run `make wizard` (or `wizard setup`) to change it; edits made
@@ -102,6 +105,8 @@ def env_values(project: Project, config: Config) -> dict[str, str]:
         "POSTGRES_DB": db.name,
         "POSTGRES_USER": db.user,
         "POSTGRES_PASSWORD": db.password,
+        # Set only by an unfinished rotation, which setup settles before it renders anything.
+        "POSTGRES_PASSWORD_PENDING": "",
         "POSTGRES_SSLMODE": db.sslmode.value,
         "POSTGRES_SSLROOTCERT": db.sslrootcert,
         "POSTGRES_HOST_PORT": str(db.host_port),

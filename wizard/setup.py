@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wizard import resources
+from wizard import resources, rotation
 from wizard.answers import OPTION_BY_KEY, Answers, Source
 from wizard.compose import ComposeError, PublishedPort, published_ports
 from wizard.model import (
@@ -256,6 +256,12 @@ def _flag(answers: Answers, key: str) -> bool:
 
 def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     project = load_project(request.project_dir)
+    if rotation.pending_password(project.env) is not None:
+        settled = rotation.settle(project, request.inputs.value("db_timeout"))
+        if settled.project is None:
+            raise CheckFailed(settled.message)
+        ui.success(settled.message)
+        project = settled.project  # written with the rest of this run
     answers = layered(request, project)
     if request.interactive:
         resolved = _interactive(request, project, answers, ui)
@@ -309,7 +315,9 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     # write, Ctrl-C, SIGTERM) puts the server's old password back, or .env and the server would
     # disagree and the stack could not log in.
     try:
-        resolved = _apply_password_rotation(resolved, ui, request.interactive, undo=undo_rotation)
+        resolved = _apply_password_rotation(
+            resolved, ui, request.interactive, undo=undo_rotation, project_dir=request.project_dir
+        )
         if resolved is not outcome.resolved:
             # The person chose to keep the current password: plan again with it.
             files = plan_files(resolved)
@@ -500,6 +508,7 @@ def _apply_password_rotation(
     *,
     dry_run: bool = False,
     undo: list[Callable[[BaseException], None]] | None = None,
+    project_dir: Path | None = None,
 ) -> Resolved:
     """ALTER ROLE on the live server before .env changes.
 
@@ -508,7 +517,8 @@ def _apply_password_rotation(
     from inside change_password's own guard; the caller calls it with whatever (a failed write,
     an interrupt) ended the run before .env was written. A `dry_run` changes nothing: it only
     checks that the server accepts the current password, which the rotation needs, and raises
-    CheckFailed like the real run when it does not.
+    CheckFailed like the real run when it does not. Whenever the server may have the new
+    password while .env cannot get it, it is kept in `project_dir`'s .env as pending.
     """
     if not (resolved.rotate_postgres_password and resolved.previous_password):
         return resolved
@@ -533,9 +543,13 @@ def _apply_password_rotation(
                 # change_password put it back itself (the interrupt came as it returned).
                 ui.warn(f"{what}: the server keeps its old password.")
             else:
+                kept = ""
+                if project_dir is not None:
+                    with _signals_held():  # saving the only copy of the new password
+                        kept = " " + rotation.keep_pending(project_dir, new_password)
                 ui.problem(
                     f"{what} and the server's password could not be changed back "
-                    f"({exc.check.message}); the server now uses the NEW password."
+                    f"({exc.check.message}); the server now uses the NEW password.{kept}"
                 )
         else:
             ui.warn(f"{what}: the server's password was changed back.")
@@ -556,6 +570,10 @@ def _apply_password_rotation(
             )
     except PasswordChangeError as exc:
         explanation = f"Password rotation failed: {exc.check.message}"
+        if exc.server_has_new and project_dir is not None and not dry_run:
+            with _signals_held():  # saving the only copy of the new password
+                kept = rotation.keep_pending(project_dir, new_password)
+            raise CheckFailed(f"{explanation} {kept}") from None
         if config.database.mode is PostgresMode.BUNDLED and exc.check.retryable:
             explanation += (
                 " The bundled server's data volume keeps the password it was created with, so "
