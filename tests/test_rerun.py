@@ -1400,6 +1400,27 @@ def test_unfinished_rotation_the_server_never_took_is_undone_by_setup(
     assert_no_secret(done.stdout + done.stderr, app.password, "it-never-got")
 
 
+def test_unfinished_rotation_whose_passwords_the_server_both_refuses_is_left_for_a_person(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("neither", "neither_db")
+    install_bundled(project, app)
+    with_pending(project, "a-new-password-pending-0123")
+    server.psql("ALTER ROLE neither PASSWORD 'changed-by-hand-since-0123'")
+    before = files(project)
+
+    done = rerun(project)
+
+    assert done.returncode == 1, done.stderr
+    assert (
+        'The server refuses both the old and the new password of user "neither" (changed by '
+        f"hand since?); empty {PENDING} in .env, then give the role's password to `wizard "
+        "setup` (WIZARD_POSTGRES_PASSWORD) to correct it."
+    ) in done.stderr
+    assert files(project) == before
+    assert_no_secret(done.stdout + done.stderr, app.password, "password-pending", "by-hand")
+
+
 def test_unfinished_rotation_with_the_server_down_is_kept_and_named_by_setup_and_check(
     project: Path, server: PostgresServer
 ) -> None:
@@ -1413,11 +1434,12 @@ def test_unfinished_rotation_with_the_server_down_is_kept_and_named_by_setup_and
     checked = wizard(project, "check", "--json", "--db-timeout", "2")
 
     assert setup.returncode == 1 and checked.returncode == 1
-    unfinished = (
-        "A PostgreSQL password rotation is unfinished, and Nothing is listening at 127.0.0.1:"
-    )
+    unfinished = "A PostgreSQL password rotation is unfinished: Nothing is listening at 127.0.0.1:"
     assert unfinished in setup.stderr
-    assert "start the server (docker compose up -d postgres) and run it again." in setup.stderr
+    assert (
+        "start PostgreSQL or correct the host and port. Meanwhile .env keeps the old password as "
+        f"POSTGRES_PASSWORD and the new one as {PENDING}; once the server runs again"
+    ) in setup.stderr
     [row] = [r for r in json_object(checked.stdout)["checks"] if r["name"] == "password rotation"]
     assert row["status"] == "fail" and row["detail"].startswith(unfinished)
     assert files(project) == before

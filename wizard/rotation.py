@@ -43,7 +43,7 @@ class Verdict(StrEnum):
 @dataclass(frozen=True)
 class Finding:
     verdict: Verdict
-    reason: str  # for UNKNOWN: why, in one sentence from the connection check
+    reason: str  # for UNKNOWN: why, in a sentence (the connection check's, where it failed)
 
 
 def pending_password(env: Mapping[str, str]) -> str | None:
@@ -85,7 +85,7 @@ def find_out(env: Mapping[str, str], timeout: int, wait_seconds: float = 0.0) ->
     target, reason = env_target(env)
     pending = pending_password(env)
     if target is None or pending is None:
-        return Finding(Verdict.UNKNOWN, f"the server cannot be reached: {reason}")
+        return Finding(Verdict.UNKNOWN, f"The server cannot be tried: {reason}.")
     for verdict, password in ((Verdict.NEW, pending), (Verdict.OLD, target.password)):
         tried = replace(target, password=password)
         if wait_seconds > 0:
@@ -99,8 +99,9 @@ def find_out(env: Mapping[str, str], timeout: int, wait_seconds: float = 0.0) ->
             return Finding(Verdict.UNKNOWN, result.message)
     return Finding(
         Verdict.UNKNOWN,
-        f'the server refuses both passwords of user "{target.user}" (changed by hand since?); '
-        f"correct POSTGRES_PASSWORD with `wizard setup` and empty {PENDING_KEY}",
+        f'The server refuses both the old and the new password of user "{target.user}" (changed '
+        f"by hand since?); empty {PENDING_KEY} in .env, then give the role's password to "
+        "`wizard setup` (WIZARD_POSTGRES_PASSWORD) to correct it.",
     )
 
 
@@ -148,8 +149,7 @@ def settle(project: Project, timeout: object = None, wait_seconds: float = 0.0) 
     if finding.verdict is Verdict.UNKNOWN:
         return Settled(
             None,
-            f"A PostgreSQL password rotation is unfinished, and {finding.reason}. {KEPT}: start "
-            "the server (docker compose up -d postgres) and run it again.",
+            f"A PostgreSQL password rotation is unfinished: {finding.reason} Meanwhile {KEPT}.",
         )
     text = settled_text(project.env_text or "", project.env, finding.verdict)
     if finding.verdict is Verdict.NEW:
