@@ -104,6 +104,64 @@ def test_env_without_postgres_keys_names_them_and_skips_the_database(deployment:
     assert "POSTGRES_MODE" in database["detail"]
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_env_readable_by_others_fails_saying_chmod_600(deployment: Path, mode: int) -> None:
+    env = deployment / ".env"
+    env.chmod(mode)
+
+    code, rows, output = checks(deployment)
+
+    assert code == 1
+    [row] = rows[".env"]
+    assert row == {
+        "name": ".env",
+        "status": "fail",
+        "detail": f"{env} can be read by other users (mode {mode:04o}) and holds secrets; run "
+        f"chmod 600 {env}",
+    }
+    assert PASSWORD not in output
+    assert env.stat().st_mode & 0o777 == mode  # check changes nothing
+
+
+OVERRIDE = "docker-compose.override.yml"
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        ("x-wizard: {documents: 7}\n", "x-wizard.documents: must be a list of"),
+        ("x-wizard: {gpu_ids: 5}\n", "x-wizard.gpu_ids: must be a list of GPU indexes"),
+        ("x-wizard: [1, 2]\n", "x-wizard: must be a mapping"),
+        ("- webui\n- worker\n", "is not a mapping of compose keys"),
+        ("services: {webui: [\n", "not valid YAML at line"),
+    ],
+    ids=["documents-number", "gpu-ids-number", "block-list", "file-list", "invalid-yaml"],
+)
+def test_hand_edited_override_is_named_by_show_check_and_setup(
+    deployment: Path, edit: str, problem: str
+) -> None:
+    override = deployment / OVERRIDE
+    override.write_text(edit)
+    before = override.read_bytes(), (deployment / ".env").read_bytes()
+
+    code, rows, output = checks(deployment)
+
+    assert code == 1
+    assert "Traceback" not in output
+    assert list(rows) == [".env", OVERRIDE]
+    assert rows[".env"][0]["status"] == "ok"
+    [row] = rows[OVERRIDE]
+    assert row["status"] == "fail"
+    assert row["detail"].startswith(f"{override}: ") and problem in row["detail"]
+    for command in (["show"], ["setup", "--skip-port-check"]):
+        done = run_wizard(command, cwd=deployment)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        [line] = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert line.startswith(f"error: {override}: ") and problem in line
+    assert (override.read_bytes(), (deployment / ".env").read_bytes()) == before
+
+
 # --- pure parts ---------------------------------------------------------------------------------
 
 

@@ -47,6 +47,7 @@ WIZARD_KEYS = [
     "POSTGRES_DB",
     "POSTGRES_USER",
     "POSTGRES_PASSWORD",
+    "POSTGRES_PASSWORD_PENDING",
     "POSTGRES_SSLMODE",
     "POSTGRES_SSLROOTCERT",
     "POSTGRES_HOST_PORT",
@@ -373,6 +374,7 @@ VALUES = {
     "POSTGRES_DB": "docsearch",
     "POSTGRES_USER": "docsearch",
     "POSTGRES_PASSWORD": "pa$$ w'rd",
+    "POSTGRES_PASSWORD_PENDING": "",
     "POSTGRES_SSLMODE": "prefer",
     "POSTGRES_SSLROOTCERT": "",
     "POSTGRES_HOST_PORT": "5432",
@@ -509,6 +511,24 @@ def test_repeated_key_changes_the_occurrence_that_counts() -> None:
 def test_changed_line_keeps_windows_line_ending_and_missing_final_newline() -> None:
     old = "A=1\r\nB=2"
     assert update_env(old, {"A": "x", "B": "y"}, TEMPLATE) == "A='x'\r\nB='y'"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("LOG_LEVEL=WARNING # mine\n", "LOG_LEVEL='DEBUG' # mine\n"),
+        ("LOG_LEVEL='WARNING'\t#  mine, with 'quotes' # and more\n",
+         "LOG_LEVEL='DEBUG'\t#  mine, with 'quotes' # and more\n"),
+        ("export LOG_LEVEL=WARNING\r\n", "export LOG_LEVEL='DEBUG'\r\n"),
+        ("  export  LOG_LEVEL = \"WARN#NG\" # mine", "  export  LOG_LEVEL='DEBUG' # mine"),
+        ("LOG_LEVEL=WARN#NG\n", "LOG_LEVEL='DEBUG'\n"),  # a '#' inside a bare value
+    ],
+    ids=["bare", "quoted", "export", "export-spaced", "hash-in-value"],
+)  # fmt: skip
+def test_rewritten_line_keeps_its_inline_comment_and_export(old: str, new: str) -> None:
+    assert update_env(old, {"LOG_LEVEL": "DEBUG"}, TEMPLATE) == new
+    assert read_env(new) == {"LOG_LEVEL": "DEBUG"}
+    assert read_back(new, ["LOG_LEVEL"])[1] == {"LOG_LEVEL": "DEBUG"}
 
 
 def test_unwritable_value_is_refused_before_anything_is_rendered() -> None:

@@ -9,6 +9,7 @@ person would; a flow that asks more or fewer questions than a script expects fai
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from keys import CTRL_C, CTRL_U, DOWN, ENTER, UP, Driven, Expect, down, drive, r
 from pg import AppDatabase
 
 from wizard.answers import Answers, Source
+from wizard.review import mask
 from wizard.setup import Cancelled, Outcome, Request, run
 from wizard.ui import UI
 
@@ -218,6 +220,25 @@ def test_short_password_is_asked_again_with_the_reason(project: Path, docs: Path
     assert "? PostgreSQL password (hidden)" in driven.screen
     assert "? PostgreSQL password again" in driven.screen
     assert PASSWORD not in driven.screen and "short-secret" not in driven.screen
+
+
+def test_password_longer_than_4096_bytes_is_asked_again_with_the_reason(
+    project: Path, docs: Path
+) -> None:
+    setup(
+        project,
+        STEP_1,
+        ENTER + ENTER + DOWN + ENTER,  # bundled, host port, "Enter my own"
+        typed("p" * 4097),
+        Expect("PostgreSQL password: 4097 bytes is too long; a secret can be at most 4096 bytes"),
+        CTRL_U + typed(PASSWORD),
+        typed(PASSWORD),
+        step_3(docs),
+        STEP_4,
+        WRITE,
+    )
+
+    assert env(project)["POSTGRES_PASSWORD"] == PASSWORD
 
 
 def test_mismatched_password_is_asked_again(
@@ -421,7 +442,7 @@ def test_security_own_jwt_secret_lifetime_log_level_and_open_bind_address(
         CTRL_U + typed(JWT_SECRET),
         typed(JWT_SECRET),
         replace("0"),
-        Expect("token lifetime: '0' is not valid; use a whole number of at least 1"),
+        Expect("token lifetime: '0' is not valid; use a whole number from 1 to 525600"),
         replace("60"),
         UP + ENTER,  # DEBUG, above the default INFO
         DOWN + ENTER,  # 0.0.0.0
@@ -509,6 +530,30 @@ def test_review_goes_back_to_step_4_and_keeps_the_secret_entered(project: Path, 
     values = env(project)
     assert values["JWT_SECRET_KEY"] == JWT_SECRET
     assert values["LOG_LEVEL"] == "WARNING"
+
+
+def test_review_goes_back_to_step_4_and_keeps_the_postgres_password_generated_in_step_2(
+    project: Path, docs: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the review table on one line a row
+    setup(project, STEP_1, STEP_2, step_3(docs), STEP_4, CHANGE_STEP[4], ENTER * 4, WRITE)
+
+    # Each review shows the masked password (its length and last 4 characters).
+    reviews = capsys.readouterr().err.split("Step 5 of 5")[1:]
+    shown = [re.findall(r"PostgreSQL password +│ (•+ \(64 characters, ends …\w{4}\))", review)
+             for review in reviews]  # fmt: skip
+    assert shown == [[mask(env(project)["POSTGRES_PASSWORD"] or "")]] * 2
+
+
+def test_first_install_review_has_no_empty_changed_column(
+    project: Path, docs: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    setup(project, STEP_1, STEP_2, step_3(docs), STEP_4, WRITE)
+
+    review = capsys.readouterr().err.split("Step 5 of 5")[-1]
+    [header] = [line for line in review.splitlines() if "Setting" in line]
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == ["Setting", "Value", "From"]
 
 
 def test_review_goes_back_to_step_2_and_keeps_the_password_entered(
@@ -789,7 +834,7 @@ def test_whole_interactive_flow_writes_env_and_override(
     assert PASSWORD not in driven.screen and JWT_SECRET not in driven.screen
     review = capsys.readouterr().err.split("Step 5 of 5")[-1]
     values_column = "".join(
-        line.split("│")[2] for line in review.splitlines() if line.count("│") == 5
+        line.split("│")[2] for line in review.splitlines() if line.count("│") == 4
     )
     for directory in (books, notes):  # in full, however narrow the terminal
         assert squashed(f"{directory} → ") in squashed(values_column)

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -326,7 +327,28 @@ def test_rerun_diff_hides_comments_a_person_added_but_shows_the_templates(projec
     assert_no_piece_of_the_pasted_secret(done.stdout + done.stderr)
     assert f"\n {template_comment.decode()}" in done.stderr  # the template's: context as it is
     assert "\n # <comment>\n" in done.stderr
-    assert "\n-LOG_LEVEL=INFO # <comment>\n+LOG_LEVEL='DEBUG'\n" in done.stderr
+    assert "\n-LOG_LEVEL=INFO # <comment>\n+LOG_LEVEL=DEBUG # <comment>\n" in done.stderr
+
+
+def test_rerun_keeps_an_inline_comment_and_shows_an_export_line_as_written(project: Path) -> None:
+    install(project)
+    path = project / ENV
+    path.write_bytes(
+        path.read_bytes().replace(
+            b"LOG_LEVEL='INFO'\n",
+            b"LOG_LEVEL=WARNING # mine-7731\nexport MYKEY=hand-added-token-0123\n",
+        )
+    )
+
+    done = rerun(project, "--log-level", "DEBUG")
+
+    assert done.returncode == 0, done.stderr
+    assert (
+        b"LOG_LEVEL='DEBUG' # mine-7731\nexport MYKEY=hand-added-token-0123\n" in path.read_bytes()
+    )
+    assert "\n-LOG_LEVEL=WARNING # <comment>\n+LOG_LEVEL=DEBUG # <comment>\n" in done.stderr
+    assert "\n export MYKEY=<secret>\n" in done.stderr  # untouched: shown as it is, redacted
+    assert_no_secret(done.stdout + done.stderr, "hand-added-token-0123", "mine-7731")
 
 
 def test_rotating_the_jwt_secret_warns_and_keeps_the_postgres_password(project: Path) -> None:
@@ -617,7 +639,8 @@ def test_show_masks_secrets_and_says_where_each_value_came_from(project: Path) -
     table = {
         cells[0]: cells[1:]
         for line in shown.stderr.splitlines()
-        if len(cells := [cell.strip() for cell in re.split(r"[│┃]", line)[1:-1]]) == 4
+        # Setting, value, source: nothing is being changed, so no "changed" column.
+        if len(cells := [cell.strip() for cell in re.split(r"[│┃]", line)[1:-1]]) == 3
     }
     assert table["Log level"][:2] == ["WARNING", "current .env"]
     assert table["Access-token lifetime"][:2] == ["1440 minutes", "default"]
@@ -943,10 +966,10 @@ def test_failed_env_write_after_alter_role_on_a_full_disk_puts_the_old_password_
     (tmp_path / "docs").mkdir()
     install_bundled(project, app, doc_dir=str(tmp_path / "docs"))
     # Room for the note naming the lock's holder and for the backup of .env, but not for the new
-    # .env: its password (there twice) makes it at least four pages longer.
+    # .env: its password (there twice, and as long as a secret may be) makes it two pages longer.
     old_size = (project / ENV).stat().st_size
     filler = fill_leaving(small_filesystem, 1 + -(-old_size // PAGE))
-    chosen = secrets.token_hex(PAGE)
+    chosen = secrets.token_hex(2048)
     (tmp_path / "new-password").write_text(chosen)
     before = files(project)
 
@@ -1041,6 +1064,13 @@ class Relay:
     def release(self) -> None:
         self._released.set()
 
+    def hold_next(self) -> None:
+        """Hold the next connection too (once the last held one was released)."""
+        self._released.clear()
+        self.arrived.clear()
+        self.closed.clear()
+        self.hold = self._count + 1
+
     def close(self) -> None:
         self._released.set()
         for sock in [self.listener, *self._sockets]:
@@ -1064,6 +1094,7 @@ class Relay:
         try:
             upstream = socket.create_connection(("127.0.0.1", self.upstream), timeout=10)
         except OSError:
+            client.close()  # the server is gone: the client hears so at once, as it would
             return
         upstream.settimeout(None)
         self._sockets.append(upstream)
@@ -1210,6 +1241,210 @@ def drain(fd: int) -> str:
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
     return b"".join(chunks).replace(b"\0", b"").decode("utf-8")
+
+
+# --- rotation cut short by the server stopping --------------------------------------------------
+
+PENDING = "POSTGRES_PASSWORD_PENDING"
+ROTATE_QUICKLY = ("setup", "--skip-port-check", "--rotate-postgres-password", "--db-timeout", "2")
+
+
+def test_server_stopped_right_after_alter_role_keeps_both_passwords_and_check_finishes_it(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("stopped_mid", "stopped_mid_db")
+    with relay(server.port, hold=2) as proxy:
+        install(
+            project, "--postgres-host-port", str(proxy.port), "--postgres-db", app.dbname,
+            "--postgres-user", app.user, env={"WIZARD_POSTGRES_PASSWORD": app.password},
+        )  # fmt: skip
+        running = start_wizard(ROTATE, cwd=project)
+        try:
+            assert proxy.arrived.wait(60), "the wizard never tried the new password"
+            server.stop()  # after ALTER ROLE, before the proof and any set-back
+            proxy.release()
+            out, err = running.communicate(timeout=60)
+        finally:
+            running.kill()
+
+        assert running.returncode == 1, err
+        assert "setting the old one back failed too" in err
+        assert (
+            "Nothing else was written: .env keeps the old password as POSTGRES_PASSWORD and the "
+            f"new one as {PENDING}"
+        ) in err
+        env = read_env(project)
+        new = env[PENDING] or ""
+        assert env["POSTGRES_PASSWORD"] == app.password and HEX64.fullmatch(new)
+        assert mode_of(project / ENV) == 0o600
+        assert_no_secret(out + err, app.password, new)
+
+        server.start()
+        assert logs_in(app, new)  # the ALTER had committed: without .env, nobody knew it
+        shown = wizard(project, "show")
+        checked = wizard(project, "check", "--json", "--db-timeout", "5")
+
+    assert "A PostgreSQL password rotation is unfinished: .env keeps" in shown.stderr
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    rows = {row["name"]: row for row in json_object(checked.stdout)["checks"]}
+    assert rows["password rotation"]["status"] == "ok"
+    assert rows["password rotation"]["detail"].startswith(
+        "An unfinished PostgreSQL password rotation is finished: the server accepts the new "
+        "password, which becomes POSTGRES_PASSWORD (and DATABASE_URL follows)."
+    )
+    env = read_env(project)
+    assert env["POSTGRES_PASSWORD"] == new and env[PENDING] == ""
+    assert url_password(env["DATABASE_URL"]) == new
+    assert_no_secret(shown.stderr + checked.stdout + checked.stderr, app.password, new)
+
+
+def test_server_stopped_at_random_moments_of_a_rotation_never_loses_the_password(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("random_stop", "random_stop_db")
+    rng = random.Random(25)
+    seen: list[str] = []
+    deadline = time.monotonic() + 150
+    with relay(server.port, hold=1) as proxy:
+        install(
+            project, "--postgres-host-port", str(proxy.port), "--postgres-db", app.dbname,
+            "--postgres-user", app.user, env={"WIZARD_POSTGRES_PASSWORD": app.password},
+        )  # fmt: skip
+        while len(seen) < 20 and time.monotonic() < deadline:
+            proxy.hold_next()
+            running = start_wizard(ROTATE_QUICKLY, cwd=project)
+            try:
+                # The rotation's first login is held, so that the stop lands at a random moment
+                # of what follows (login, ALTER ROLE, the proof, the write of .env: about 60 ms
+                # here, and pg_ctl takes some of that to send its signal) rather than in the
+                # start-up before it.
+                assert proxy.arrived.wait(60), "the wizard never logged in"
+                proxy.release()
+                time.sleep(rng.uniform(0, 0.04))
+                server.stop()
+                _, err = running.communicate(timeout=60)
+            finally:
+                running.kill()
+            assert running.returncode in (0, 1), err
+            assert "Traceback" not in err
+            server.start()
+
+            env = read_env(project)
+            kept = [env["POSTGRES_PASSWORD"] or "", env.get(PENDING) or ""]
+            accepted = [password for password in kept if password and logs_in(app, password)]
+            assert len(accepted) == 1, err  # the server's password is one that .env holds
+            seen.append("pending" if kept[1] else f"exit {running.returncode}")
+
+            # The next run, check or setup in turn, settles a pending rotation.
+            if len(seen) % 2:
+                after = wizard(project, "check", "--db-timeout", "2")
+            else:
+                after = rerun(project, "--db-timeout", "2")
+            env = read_env(project)
+            assert not env.get(PENDING), after.stdout + after.stderr
+            assert logs_in(app, env["POSTGRES_PASSWORD"] or "")
+            assert url_password(env["DATABASE_URL"]) == env["POSTGRES_PASSWORD"]
+    assert len(seen) >= 8, seen
+    print("outcomes of the stopped rotations:", sorted(seen))
+
+
+def with_pending(project: Path, password: str) -> None:
+    """.env as a rotation the server's death cut short leaves it: the new password pending."""
+    path = project / ENV
+    text = path.read_text()
+    assert f"\n{PENDING}=\n" in text
+    path.write_text(text.replace(f"\n{PENDING}=\n", f"\n{PENDING}='{password}'\n"))
+
+
+def test_unfinished_rotation_the_server_took_is_finished_by_setup(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("took_it", "took_it_db")
+    install_bundled(project, app)
+    new = "the-new-password-it-took-0123"
+    server.psql(f"ALTER ROLE took_it PASSWORD '{new}'")
+    with_pending(project, new)
+    before = (project / ENV).read_bytes()
+
+    done = rerun(project)
+
+    assert done.returncode == 0, done.stderr
+    assert "An unfinished PostgreSQL password rotation is finished" in done.stderr
+    env = read_env(project)
+    assert env["POSTGRES_PASSWORD"] == new and env[PENDING] == ""
+    assert url_password(env["DATABASE_URL"]) == new
+    changed = [old.split(b"=")[0] for old, _ in changed_lines(before, (project / ENV).read_bytes())]
+    assert changed == [b"POSTGRES_PASSWORD", PENDING.encode(), b"DATABASE_URL"]
+    assert_no_secret(done.stdout + done.stderr, app.password, new)
+
+
+def test_unfinished_rotation_the_server_never_took_is_undone_by_setup(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("never_took", "never_took_db")
+    install_bundled(project, app)
+    written = (project / ENV).read_bytes()
+    with_pending(project, "a-new-password-it-never-got-0123")
+
+    done = rerun(project)
+
+    assert done.returncode == 0, done.stderr
+    assert (
+        "An unfinished PostgreSQL password rotation is undone: the server still accepts the old "
+        f"password, which stays; the new one is dropped from {PENDING}."
+    ) in done.stderr
+    assert (project / ENV).read_bytes() == written.replace(
+        f"{PENDING}=\n".encode(), f"{PENDING}=''\n".encode()
+    )
+    assert logs_in(app, app.password)
+    assert_no_secret(done.stdout + done.stderr, app.password, "it-never-got")
+
+
+def test_unfinished_rotation_whose_passwords_the_server_both_refuses_is_left_for_a_person(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("neither", "neither_db")
+    install_bundled(project, app)
+    with_pending(project, "a-new-password-pending-0123")
+    server.psql("ALTER ROLE neither PASSWORD 'changed-by-hand-since-0123'")
+    before = files(project)
+
+    done = rerun(project)
+
+    assert done.returncode == 1, done.stderr
+    assert (
+        'The server refuses both the old and the new password of user "neither" (changed by '
+        f"hand since?); empty {PENDING} in .env, then give the role's password to `wizard "
+        "setup` (WIZARD_POSTGRES_PASSWORD) to correct it."
+    ) in done.stderr
+    assert files(project) == before
+    assert_no_secret(done.stdout + done.stderr, app.password, "password-pending", "by-hand")
+
+
+def test_unfinished_rotation_with_the_server_down_is_kept_and_named_by_setup_and_check(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("down_now", "down_now_db")
+    install_bundled(project, app)
+    with_pending(project, "a-new-password-pending-0123")
+    server.stop()
+    before = files(project)
+
+    setup = rerun(project, "--log-level", "DEBUG")
+    checked = wizard(project, "check", "--json", "--db-timeout", "2")
+
+    assert setup.returncode == 1 and checked.returncode == 1
+    unfinished = "A PostgreSQL password rotation is unfinished: Nothing is listening at 127.0.0.1:"
+    assert unfinished in setup.stderr
+    assert (
+        "start PostgreSQL or correct the host and port. Meanwhile .env keeps the old password as "
+        f"POSTGRES_PASSWORD and the new one as {PENDING}; once the server runs again"
+    ) in setup.stderr
+    [row] = [r for r in json_object(checked.stdout)["checks"] if r["name"] == "password rotation"]
+    assert row["status"] == "fail" and row["detail"].startswith(unfinished)
+    assert files(project) == before
+    outputs = setup.stdout + setup.stderr + checked.stdout + checked.stderr
+    assert_no_secret(outputs, app.password, "password-pending")
 
 
 # --- interactive re-runs --------------------------------------------------------------------------

@@ -7,13 +7,18 @@ and reads what it wrote the way the stack will: python-dotenv with `interpolate=
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
+import re
 import select
+import shlex
 import socket
 import stat
+import struct
 import subprocess
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -746,3 +751,110 @@ def test_secrets_given_as_variables_do_not_reach_the_tools_the_wizard_runs(
     assert f"PATH={bindir}:" in environment  # it ran, with the wizard's environment
     for leaked in ("WIZARD_POSTGRES_PASSWORD", "WIZARD_JWT_SECRET", password, jwt):
         assert leaked not in environment
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_prints_the_installed_version_without_loading_the_command_line(
+    flag: str, tmp_path: Path
+) -> None:
+    from importlib.metadata import version
+
+    done = run_wizard([flag], cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"wizard {version('wizard')}\n"
+    assert done.stderr == ""
+    # Cheap: it answers before typer (or anything else of the wizard) is imported.
+    timed = subprocess.run(
+        [str(WIZARD.parent / "python"), "-X", "importtime", "-m", "wizard", flag],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.split("|")[-1].strip() for line in timed.stderr.splitlines()}
+    assert {"typer", "wizard.cli", "importlib.metadata"}.isdisjoint(imported)
+    assert timed.stdout == done.stdout
+
+
+@pytest.mark.parametrize("how", ["relative-script", "python-m"])
+def test_the_next_command_works_from_the_directory_it_tells_you_to_cd_to(
+    how: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "deploy"
+    (project / "docs").mkdir(parents=True)
+    venv = WIZARD.parent.parent
+    # Started the way a newcomer does, from the checkout, with the venv not on PATH.
+    bindir = f"{venv.name}/bin"
+    argv = (
+        [f"{bindir}/wizard"] if how == "relative-script" else [f"{bindir}/python", "-m", "wizard"]
+    )
+    env = {**clean_env(), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [*argv, "setup", "--project-dir", str(project), "--doc-dir", str(project / "docs"),
+         "--skip-port-check"],
+        cwd=venv.parent, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    [next_line] = [line for line in done.stderr.splitlines() if line.startswith("Next: ")]
+    cd, compose, check = next_line.removeprefix("Next: ").split("  then  ")
+    assert cd == f"cd {project}" and compose == "docker compose up -d"
+    assert check.endswith(" check --wait 60")
+    command = shlex.split(check.removesuffix(" check --wait 60"))
+    ran = subprocess.run([*command, "--version"], cwd=project, env=env, capture_output=True)
+    assert ran.returncode == 0, (check, ran.stderr)
+
+
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def stderr_at_terminal(args: list[str], cwd: Path, columns: int) -> list[str]:
+    """The lines the wizard writes to stderr on a pseudo-terminal `columns` wide (stdin is
+    /dev/null, stdout a pipe), colour codes removed."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
+    process = subprocess.Popen(
+        [str(WIZARD), *args], cwd=cwd, env=clean_env({"TERM": "xterm"}),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+    )  # fmt: skip
+    os.close(follower)
+    shown = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the wizard closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=30) == 0
+    finally:
+        os.close(leader)
+        assert process.stdout is not None
+        process.stdout.close()
+    return ANSI_CODE.sub("", shown.decode()).replace("\r\n", "\n").splitlines()
+
+
+def test_long_warnings_wrap_at_word_boundaries_to_the_terminal_width(tmp_path: Path) -> None:
+    # Without a base compose file the documents are mounted nowhere: a long warning.
+    args = ["setup", "--non-interactive", "--doc-dir", "docs", "--skip-port-check"]
+    for name in ("plain", "terminal"):
+        (tmp_path / name / "docs").mkdir(parents=True)
+    plain = run_wizard(args, cwd=tmp_path / "plain").stderr
+    [message] = [line for line in plain.splitlines() if line.startswith("! No service")]
+    message = message.replace(str(tmp_path / "plain"), str(tmp_path / "terminal"))
+
+    lines = stderr_at_terminal(args, tmp_path / "terminal", columns=60)
+
+    first = next(index for index, line in enumerate(lines) if line.startswith("! No service"))
+    rest = lines[first + 1 :]
+    wrapped = [lines[first], *rest[: next(i for i, line in enumerate(rest) if line[:2] != "  ")]]
+    assert len(wrapped) > 3
+    for line in wrapped:  # within the width, unless one word (a path) is longer on its own
+        assert len(line) <= 60 or " " not in line.strip(), wrapped
+    # Lines end only between words: joined, they give back the message.
+    assert " ".join(line.strip() for line in wrapped) == message

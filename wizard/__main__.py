@@ -1,3 +1,42 @@
-from wizard.cli import main
+"""The process entry: the `wizard` console script and `python -m wizard`.
 
-main()
+The first thing it does is take SIGTERM as Ctrl-C, before typer or anything else is imported:
+until then Python's default action would kill the process mid-import. An interrupt that lands
+while the command line is still being built (typer, a lazy import) ends the run as one that
+lands later does: exit 130, one line, no traceback. `--version` is answered before that too.
+"""
+
+import signal
+import sys
+
+EXIT_INTERRUPTED = 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # an ignored one stays so
+            signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: signals belong to whoever runs us
+        pass
+    try:
+        if sys.argv[1:] in (["--version"], ["-V"]):
+            from wizard import __version__
+
+            sys.stdout.write(f"wizard {__version__}\n")
+            return
+        from wizard import cli
+
+        cli.main()
+    except KeyboardInterrupt:
+        # Printed without the UI module: after an interrupt inside an import, importing more
+        # may fail on the half-initialised module it left behind.
+        sys.stderr.write("error: interrupted: nothing was written\n")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

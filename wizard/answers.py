@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from wizard.contract import profile
-from wizard.model import InputError
+from wizard.model import MAX_SECRET_BYTES, SECRET_LIMIT, InputError
 
 
 class Source(StrEnum):
@@ -151,8 +151,25 @@ class _AnswersLoader(yaml.SafeLoader):
     """YAML as a person writing an answers file means it: only true/false are booleans.
 
     PyYAML's YAML 1.1 reads the keys `yes`, `no`, `on` and `off` as booleans, so `yes: true`
-    (the answer "skip the confirmation") would arrive as the key True.
+    (the answer "skip the confirmation") would arrive as the key True. A key given twice is an
+    error rather than the last one silently winning.
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            key = str(self.construct_object(key_node, deep=deep)).replace("-", "_")
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _RepeatedAnswer(key, seen[key], line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _RepeatedAnswer(yaml.YAMLError):
+    def __init__(self, key: str, first: int, second: int) -> None:
+        super().__init__(key)
+        self.key, self.first, self.second = key, first, second
 
 
 _AnswersLoader.yaml_implicit_resolvers = {
@@ -176,6 +193,11 @@ def read_answers_file(path: Path) -> tuple[dict[str, Any], list[str]]:
         return {}, [f"--answers: {path} is not UTF-8 text"]
     try:
         data = yaml.load(text, Loader=_AnswersLoader)
+    except _RepeatedAnswer as exc:
+        return {}, [
+            f"--answers: {path} gives {exc.key} twice (lines {exc.first} and {exc.second}); "
+            "keep one"
+        ]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -206,7 +228,8 @@ def read_answers_file(path: Path) -> tuple[dict[str, Any], list[str]]:
             if any(isinstance(item, dict | list) for item in items):
                 problems.append(f"answers file: {raw_key} must be a path or a list of paths")
                 continue
-            paths = [_beside(path, str(item)) for item in items if item is not None]
+            # An empty entry stays, so that it is refused rather than silently dropped.
+            paths = [_beside(path, "" if item is None else str(item)) for item in items]
             if paths:
                 values[key] = paths
         elif isinstance(value, dict | list):
@@ -244,23 +267,29 @@ def _known() -> str:
 
 
 def read_secret_file(path: str, option: str) -> str:
-    """A secret from a file, or stdin for '-'. One trailing LF or CRLF is removed, nothing else."""
+    """A secret from a file, or stdin for '-'. One trailing LF or CRLF is removed, nothing else.
+
+    At most MAX_SECRET_BYTES (and that line break) are read: /dev/zero, or a log file given by
+    mistake, is refused without being read whole."""
+    where = "stdin" if path == "-" else path
+    limit = MAX_SECRET_BYTES + len(b"\r\n")
     try:
         if path == "-":
-            text = sys.stdin.buffer.read().decode("utf-8")
+            data = sys.stdin.buffer.read(limit + 1)
         else:
-            with open(os.path.expanduser(path), encoding="utf-8", newline="") as handle:
-                text = handle.read()
+            with open(os.path.expanduser(path), "rb") as handle:
+                data = handle.read(limit + 1)
     except OSError as exc:
         raise InputError([f"{option}: cannot read {path}: {exc.strerror}"]) from None
+    data = data.removesuffix(b"\n").removesuffix(b"\r") if data.endswith(b"\n") else data
+    if len(data) > MAX_SECRET_BYTES:
+        raise InputError(
+            [f"{option}: {where} holds more than {MAX_SECRET_BYTES} bytes; {SECRET_LIMIT}"]
+        )
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        where = "stdin" if path == "-" else path
         raise InputError([f"{option}: {where} is not UTF-8 text"]) from None
-    if text.endswith("\r\n"):
-        return text[:-2]
-    if text.endswith("\n"):
-        return text[:-1]
-    return text
 
 
 SECRETS = ("postgres_password", "jwt_secret")

@@ -1,12 +1,15 @@
 """`wizard check`: validate a deployment without changing anything.
 
 Each check yields a result (ok / warn / fail / skip) with one line of detail; the command exits 1
-when any check fails. Nothing here writes, prompts or prints.
+when any check fails. Nothing here prompts or prints, and nothing writes but one thing: a password
+rotation a stopped server left unfinished is finished or undone (wizard.rotation).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,6 +31,7 @@ from wizard.model import (
 from wizard.project import ENV_NAME, Project, load_project
 from wizard.render import ENV_KEYS, env_values, setting_readers, unset_required
 from wizard.resolve import Resolved, build, existing_answers
+from wizard.rotation import pending_password, settle_on_disk
 
 if TYPE_CHECKING:
     from wizard.database import DbCheck, DbTarget
@@ -67,12 +71,19 @@ class Report:
 
 
 # Keys every deployment's .env must hold (DATABASE_URL is checked against the others); the TLS
-# keys may be missing from a .env written before external servers existed.
+# keys may be missing from a .env written before external servers existed, and the pending
+# password from one written before unfinished rotations were kept.
 REQUIRED_KEYS = tuple(
     key
     for key in ENV_KEYS
     if key
-    not in ("POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT", "CUDA_VISIBLE_DEVICES", "DOCUMENT_PATH")
+    not in (
+        "POSTGRES_SSLMODE",
+        "POSTGRES_SSLROOTCERT",
+        "POSTGRES_PASSWORD_PENDING",
+        "CUDA_VISIBLE_DEVICES",
+        "DOCUMENT_PATH",
+    )
 )
 
 
@@ -101,9 +112,33 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
     try:
         project = load_project(project_dir)
     except InputError as exc:
-        add(".env", Status.FAIL, "; ".join(exc.problems))
+        # Each problem in the row of the file it names: an invalid override is not .env's.
+        rows: dict[str, list[str]] = {}
+        inside = f"{project_dir}/"
+        for problem in exc.problems:
+            named = problem[len(inside) :].split(": ", 1)[0]
+            rows.setdefault(named if problem.startswith(inside) else ENV_NAME, []).append(problem)
+        if ENV_NAME not in rows:
+            add(".env", Status.OK, f"{env_path} parses")
+        for name, problems in rows.items():
+            add(name, Status.FAIL, "; ".join(problems))
         return report()
-    add(".env", Status.OK, f"{env_path} parses")
+    mode = stat.S_IMODE(env_path.stat().st_mode)
+    if mode & 0o077:
+        add(
+            ".env",
+            Status.FAIL,
+            f"{env_path} can be read by other users (mode {mode:04o}) and holds secrets; run "
+            f"chmod 600 {shlex.quote(str(env_path))}",
+        )
+    else:
+        add(".env", Status.OK, f"{env_path} parses")
+    if pending_password(project.env) is not None:
+        # The one thing check writes: a rotation left unfinished must not stay in doubt.
+        settled = settle_on_disk(project_dir, db_timeout, wait_seconds)
+        add("password rotation", Status.FAIL if settled.project is None else Status.OK,
+            settled.message)  # fmt: skip
+        project = settled.project or project
 
     missing = [key for key in REQUIRED_KEYS if key not in project.env]
     if missing:

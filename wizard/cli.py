@@ -41,7 +41,8 @@ EXIT_CODES_HELP = (
 )
 
 app = typer.Typer(
-    help="Set up the document-search stack: .env, compose override, checks.\n\n" + EXIT_CODES_HELP,
+    help="Set up the document-search stack: .env, compose override, checks. "
+    "`wizard --version` (-V) prints the version.\n\n" + EXIT_CODES_HELP,
     add_completion=False,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
@@ -336,6 +337,10 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
             ui.warn(warning)
         for missing in resolved.create_dirs:
             ui.warn(f"The document directory {missing} does not exist.")
+        from wizard.rotation import KEPT, pending_password
+
+        if pending_password(project.env) is not None:
+            ui.warn(f"A PostgreSQL password rotation is unfinished: {KEPT}.")
         return EXIT_OK
 
     _run(body, json_output)
@@ -430,6 +435,8 @@ def _run(action: Any, json_output: bool) -> None:
         code = _fail(EXIT_INPUT, exc.problems, json_output)
     except KeyboardInterrupt:
         code = _fail(EXIT_INTERRUPTED, ["interrupted: nothing was written"], json_output)
+    except EOFError:  # Ctrl-D at a prompt: the person ends the input, as a cancel does
+        code = _fail(EXIT_INTERRUPTED, ["cancelled: nothing was written"], json_output)
     except Exception as exc:
         from wizard.setup import Cancelled, CheckFailed, Interrupted
 
@@ -445,7 +452,12 @@ def _run(action: Any, json_output: bool) -> None:
                 code = _fail(EXIT_CHECK_FAILED, [str(exc)], json_output)
             else:
                 raise
-    raise typer.Exit(code)
+    raise CommandExit(code)
+
+
+class CommandExit(SystemExit):
+    """The end of a command body, its message printed. Not typer.Exit: typer lets this pass, so
+    an exit typer makes itself (130 for an interrupt it caught while parsing) is told apart."""
 
 
 def _fail(
@@ -489,6 +501,13 @@ def main(argv: list[str] | None = None) -> None:
             pass
     try:
         app(args=args, prog_name="wizard")
+    except CommandExit:
+        raise
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            # typer caught an interrupt before a command body ran, and said nothing.
+            _fail(EXIT_INTERRUPTED, ["interrupted: nothing was written"], False)
+        raise
     finally:
         if installed:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

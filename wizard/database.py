@@ -103,7 +103,8 @@ class PasswordChangeError(Exception):
         super().__init__(check.message)
         self.check = check
         self.logged_in = logged_in
-        # The set-back failed too: the server most likely has the new password.
+        # The server may have the new password: the set-back failed too, or the connection
+        # broke with the change in flight.
         self.server_has_new = server_has_new
 
 
@@ -197,6 +198,15 @@ def change_password(
             sent = True
             _set_password(conn, role, new_password)
         except psycopg.Error as exc:
+            if sent and conn.broken:
+                # The server went away with the ALTER in flight: it may have committed it.
+                message = (
+                    f"The connection to {user} broke while the new password was being set "
+                    f"({_detail(exc, secrets)}): the role may have the NEW password now."
+                )
+                raise PasswordChangeError(
+                    _scrubbed(_failed(DbProblem.OTHER, message), secrets), server_has_new=True
+                ) from None
             message = (
                 f"Changing the password of {user} failed ({_detail(exc, secrets)}); "
                 "the old password is unchanged."

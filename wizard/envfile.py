@@ -328,7 +328,7 @@ def update_env(text: str, values: Mapping[str, str], template: str) -> str:
         if isinstance(item, str):
             out.append(item)
         elif last.get(item.key) == index and item.key in values and item.value != values[item.key]:
-            out.append(_with_line_break_of(item.text, lines[item.key]))
+            out.append(_rewritten(item, lines[item.key]))
         else:
             out.append(item.text)
 
@@ -347,6 +347,44 @@ def update_env(text: str, values: Mapping[str, str], template: str) -> str:
             result += "\n"
         result += blocks.get(key, "") + lines[key]
     return result
+
+
+def _rewritten(entry: EnvEntry, new_line: str) -> str:
+    """`new_line` in place of `entry`, keeping what a person wrote around the value: the
+    indentation and `export ` before the key, an inline comment after it, the line break."""
+    return _with_line_break_of(
+        entry.text, export_prefix(entry.text) + new_line.removesuffix("\n") + _inline_comment(entry)
+    )
+
+
+def export_prefix(text: str) -> str:
+    """The indentation and `export ` a statement starts with ("" when it has neither)."""
+    head = _EXPORT_HEAD.match(text)
+    assert head is not None  # every part of the pattern can match empty
+    return head.group()
+
+
+_EXPORT_HEAD = re.compile(r"[^\S\r\n]*(?:export[^\S\r\n]+)?")
+_COMMENT_START = re.compile(r"[ \t]+#")
+
+
+def _inline_comment(entry: EnvEntry) -> str:
+    """The ` # ...` after the value on the entry's last line, as written ("" when none).
+
+    It starts at the first blank-then-`#` whose text before it python-dotenv reads as the same
+    statement: a `#` inside a quoted value, or one not preceded by a blank, is part of the value.
+    """
+    body = entry.text.rstrip("\r\n")
+    last_line = max(body.rfind("\n"), body.rfind("\r")) + 1
+    for match in _COMMENT_START.finditer(body, last_line):
+        bindings = list(parse_stream(io.StringIO(body[: match.start()])))
+        if (
+            len(bindings) == 1
+            and not bindings[0].error
+            and (bindings[0].key, bindings[0].value) == (entry.key, entry.value)
+        ):
+            return body[match.start() :]
+    return ""
 
 
 def _with_line_break_of(old: str, new_line: str) -> str:

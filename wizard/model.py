@@ -19,6 +19,12 @@ from urllib.parse import quote
 MIN_POSTGRES_PASSWORD = 16
 MIN_JWT_SECRET = 32
 MIN_POSTGRES_VERSION = 13
+# A secret reaches the stack as one environment variable, which Linux caps at 128 KiB; no
+# password or key needs more than a few KiB, and a longer one is a wrong file (or /dev/zero).
+MAX_SECRET_BYTES = 4096
+# Minutes; an access token valid for more than a year is a typo (and past what the stack's
+# token expiry, a datetime, represents for huge values).
+MAX_TOKEN_EXPIRY_MINUTES = 525_600
 DEFAULT_DB_TIMEOUT = 5
 # Seconds; a longer wait for one connection attempt is a typo (and past what a thread join takes).
 MAX_DB_TIMEOUT = 600
@@ -218,6 +224,19 @@ _WEAK = (
     "use three of upper case, lower case, digits and symbols, or 32+ characters of two "
     "(or let the wizard generate one)"
 )
+
+
+SECRET_LIMIT = (
+    f"a secret can be at most {MAX_SECRET_BYTES} bytes (a process cannot receive much more in "
+    "one environment variable)"
+)
+
+
+def check_secret_size(value: str, field_name: str) -> str | None:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_SECRET_BYTES:
+        return f"{field_name}: {size} bytes is too long; {SECRET_LIMIT}"
+    return None
 
 
 def check_postgres_password(value: str, field_name: str = "PostgreSQL password") -> str | None:

@@ -160,8 +160,8 @@ def read_file(path: Path) -> str | None:
     every line and be rewritten whole.
     """
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
+        # Decoded whole, not as a text stream: a decoding error then knows its place in the file.
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
 
@@ -169,10 +169,14 @@ def read_file(path: Path) -> str | None:
 def _read(path: Path, problems: list[str]) -> str | None:
     try:
         return read_file(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        problems.append(f"{path}: cannot read it ({reason}); fix its permissions or remove it")
-        return None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        problems.append(f"{path}: is not UTF-8 text (line {line}); save it as UTF-8")
+    except OSError as exc:
+        problems.append(
+            f"{path}: cannot read it ({exc.strerror}); fix its permissions or remove it"
+        )
+    return None
 
 
 def unescape(text: str) -> str:
@@ -196,13 +200,51 @@ def read_wizard_block(text: str) -> tuple[tuple[DocumentDir, ...], tuple[str, ..
         raise ValueError(
             f"not valid YAML{where}; fix it, or delete the file and re-run the wizard"
         ) from None
-    block = data.get("x-wizard") if isinstance(data, dict) else None
-    if not isinstance(block, dict):
+    if data is None:
         return (), ()
+    if not isinstance(data, dict):
+        raise ValueError(
+            "is not a mapping of compose keys (services:, x-wizard:, ...); delete the file and "
+            "re-run the wizard to write it again"
+        )
+    block = data.get("x-wizard")
+    if block is None:
+        return (), ()
+    # Hand edits with the wrong shape are named here: iterating them would raise TypeError.
+    if not isinstance(block, dict):
+        raise ValueError(f"x-wizard: must be a mapping, not {_shape(block)}; {_REWRITE}")
+    items = block.get("documents") or []
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and "source" in item and "target" in item for item in items
+    ):
+        raise ValueError(
+            f"x-wizard.documents: must be a list of {{source: ..., target: ...}} entries, "
+            f"not {_shape(items)}; {_REWRITE}"
+        )
+    ids = block.get("gpu_ids") or []
+    if not isinstance(ids, list) or not all(isinstance(item, str | int) for item in ids):
+        raise ValueError(
+            f"x-wizard.gpu_ids: must be a list of GPU indexes or UUIDs, not {_shape(ids)}; "
+            f"{_REWRITE}"
+        )
     documents = tuple(
         DocumentDir(source=Path(unescape(str(item["source"]))), target=str(item["target"]))
-        for item in block.get("documents") or []
-        if isinstance(item, dict) and "source" in item and "target" in item
+        for item in items
     )
-    gpu_ids = tuple(str(item) for item in block.get("gpu_ids") or [])
-    return documents, gpu_ids
+    return documents, tuple(str(item) for item in ids)
+
+
+_REWRITE = "fix it, or delete the file and re-run setup with --doc-dir"
+
+
+def _shape(value: Any) -> str:
+    """What a hand edit put there, without repeating it: a value may be long or a path."""
+    if isinstance(value, list):
+        return "a list with other entries"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a string" if isinstance(value, str) else "null"

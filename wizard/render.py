@@ -54,6 +54,7 @@ ENV_KEYS = (
     "POSTGRES_DB",
     "POSTGRES_USER",
     "POSTGRES_PASSWORD",
+    "POSTGRES_PASSWORD_PENDING",
     "POSTGRES_SSLMODE",
     "POSTGRES_SSLROOTCERT",
     "POSTGRES_HOST_PORT",
@@ -66,7 +67,13 @@ ENV_KEYS = (
     *(secret.key for secret in profile().secrets),
 )
 SECRET_ENV_KEYS = frozenset(
-    {"POSTGRES_PASSWORD", "POSTGRES_BUNDLED_PASSWORD", "JWT_SECRET_KEY", "DATABASE_URL"}
+    {
+        "POSTGRES_PASSWORD",
+        "POSTGRES_PASSWORD_PENDING",
+        "POSTGRES_BUNDLED_PASSWORD",
+        "JWT_SECRET_KEY",
+        "DATABASE_URL",
+    }
     | {secret.key for secret in profile().secrets}
 )
 # The compose profile that keeps the base's own PostgreSQL from starting with an external server.
@@ -134,6 +141,8 @@ def env_values(project: Project, config: Config) -> dict[str, str]:
         "POSTGRES_DB": db.name,
         "POSTGRES_USER": db.user,
         "POSTGRES_PASSWORD": db.password,
+        # Set only by an unfinished rotation, which setup settles before it renders anything.
+        "POSTGRES_PASSWORD_PENDING": "",
         "POSTGRES_SSLMODE": db.sslmode.value,
         "POSTGRES_SSLROOTCERT": db.sslrootcert,
         "POSTGRES_HOST_PORT": str(db.host_port),

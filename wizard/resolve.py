@@ -6,6 +6,7 @@ The current deployment (its .env values and the override's document directories)
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import re
@@ -22,6 +23,7 @@ from wizard.model import (
     BUNDLED_PORT,
     DEFAULT_DB_TIMEOUT,
     MAX_DB_TIMEOUT,
+    MAX_TOKEN_EXPIRY_MINUTES,
     PLACEHOLDERS,
     Config,
     DatabaseSettings,
@@ -34,6 +36,7 @@ from wizard.model import (
     check_fernet_key,
     check_jwt_secret,
     check_postgres_password,
+    check_secret_size,
     check_url_safe_secret,
     generate_fernet_key,
     generate_secret,
@@ -252,7 +255,10 @@ def build(
     deployment = c.take("deployment", parse_choice, Deployment)
     log_level = c.take("log_level", parse_choice, LogLevel)
     bind_address = c.take("bind_address", parse_bind_address)
-    expiry = c.take("token_expiry_minutes", parse_positive_int)
+    expiry = c.take(
+        "token_expiry_minutes",
+        lambda v, f: parse_positive_int(v, f, maximum=MAX_TOKEN_EXPIRY_MINUTES),
+    )
     db_timeout = c.take(
         "db_timeout", lambda v, f: parse_positive_int(v, f, minimum=2, maximum=MAX_DB_TIMEOUT)
     )
@@ -394,7 +400,8 @@ def _secret(
         return str(generate()), previous
     c.sources[key] = answer.source
     value = str(answer.value)
-    problem = rule(value, c.label(key) if answer.source is not Source.EXISTING else env_key)
+    label = c.label(key) if answer.source is not Source.EXISTING else env_key
+    problem = check_secret_size(value, label) or rule(value, label)
     if problem:
         if answer.source is Source.EXISTING:
             problem += f"; rotate it with {rotate_hint or '--rotate-' + key.replace('_', '-')}"
@@ -596,6 +603,11 @@ def _documents(
     for item in paths:
         text = str(item).strip()
         if not text:
+            # `--doc-dir "$UNSET"`: taken as no directory, it would drop every current mount.
+            c.problems.append(
+                f"{label}: an empty path is not a document directory (an unset variable?); "
+                "give the directory that holds the documents"
+            )
             continue
         path = Path(os.path.expanduser(text))
         path = path if path.is_absolute() else cwd / path
@@ -641,6 +653,8 @@ def _has_control_characters(text: str) -> bool:
 def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
     if _has_control_characters(str(path)):
         return f"{label}: the path contains control characters; rename the directory"
+    if problem := _broken_link_problem(path, label):
+        return problem
     if not path.exists():
         if create:
             return _creation_problem(path, label)
@@ -652,6 +666,21 @@ def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
         return f"{label}: {path} is not a directory; give the directory that holds the documents"
     if not os.access(path, os.R_OK | os.X_OK):
         return f"{label}: {path} is not readable; fix its permissions (chmod a+rx)"
+    return None
+
+
+def _broken_link_problem(path: Path, label: str) -> str | None:
+    """A symlink loop or a link to nothing: for pathlib both are a path that "does not exist"."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        fix = "point it at a directory or give the directory itself"
+        if exc.errno == errno.ELOOP:
+            where = "is a symbolic link" if path.is_symlink() else "goes through a symbolic link"
+            return f"{label}: {path} {where} that loops (it leads back to itself); {fix}"
+        if path.is_symlink():
+            target = os.readlink(path)
+            return f"{label}: {path} is a symbolic link to {target}, which does not exist; {fix}"
     return None
 
 

@@ -13,7 +13,7 @@ from functools import cache
 
 from wizard.answers import Source
 from wizard.contract import profile
-from wizard.envfile import EnvEntry, EnvParseError, parse_env
+from wizard.envfile import EnvEntry, EnvParseError, export_prefix, parse_env
 from wizard.model import Deployment, PostgresMode
 from wizard.render import ENV_KEYS, SECRET_ENV_KEYS
 from wizard.resolve import Resolved
@@ -174,7 +174,8 @@ def redact_env(text: str, marked: frozenset[str] = frozenset()) -> str:
             # An inline comment (`LOG_LEVEL=INFO # ...`) is a person's text like any other.
             if item.text.count("#") > item.value.count("#"):
                 newline = "\n" if item.text.endswith("\n") else ""
-                out.append(f"{item.key}={item.value} {REDACTED_COMMENT}{newline}")
+                head = export_prefix(item.text)
+                out.append(f"{head}{item.key}={item.value} {REDACTED_COMMENT}{newline}")
             else:
                 out.append(item.text)
         else:
@@ -212,7 +213,7 @@ def _redacted(entry: EnvEntry, *, changed: bool) -> str:
     # A secret pasted on a line of its own (base64 ending in '=') parses as a name: show only
     # names that look like environment variables.
     key = entry.key if _ENV_NAME.fullmatch(entry.key) else "<name>"
-    return f"{key}={label}{newline}"
+    return f"{export_prefix(entry.text)}{key}={label}{newline}"
 
 
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+|[A-Z]{2,12}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wizard import resources
+from wizard import resources, rotation
 from wizard.answers import OPTION_BY_KEY, Answers, Source
 from wizard.compose import ComposeError, PublishedPort, port_conflicts, published_ports
 from wizard.contract import answer_defaults, documents_root, gpu_reservations, profile
@@ -309,6 +309,12 @@ def _flag(answers: Answers, key: str) -> bool:
 
 def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     project = load_project(request.project_dir)
+    if rotation.pending_password(project.env) is not None:
+        settled = rotation.settle(project, request.inputs.value("db_timeout"))
+        if settled.project is None:
+            raise CheckFailed(settled.message)
+        ui.success(settled.message)
+        project = settled.project  # written with the rest of this run
     answers = layered(request, project)
     if request.interactive:
         resolved = _interactive(request, project, answers, ui)
@@ -374,7 +380,9 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     # write, Ctrl-C, SIGTERM) puts the server's old password back, or .env and the server would
     # disagree and the stack could not log in.
     try:
-        resolved = _apply_password_rotation(resolved, ui, request.interactive, undo=undo_rotation)
+        resolved = _apply_password_rotation(
+            resolved, ui, request.interactive, undo=undo_rotation, project_dir=request.project_dir
+        )
         if resolved is not outcome.resolved:
             # The person chose to keep the current password: plan again with it.
             files = plan_files(resolved)
@@ -395,7 +403,7 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
     outcome.next_steps = next_steps(request, resolved, first_install=not project.configured)
     try:
         _start_database(request, resolved, ui, outcome)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):  # Ctrl-C, SIGTERM, or Ctrl-D at the offer
         raise _interrupted_after_write(outcome) from None
     except CheckFailed as exc:
         exc.result = outcome.result
@@ -653,6 +661,7 @@ def _apply_password_rotation(
     *,
     dry_run: bool = False,
     undo: list[Callable[[BaseException], None]] | None = None,
+    project_dir: Path | None = None,
 ) -> Resolved:
     """ALTER ROLE on the live server before .env changes.
 
@@ -661,7 +670,8 @@ def _apply_password_rotation(
     from inside change_password's own guard; the caller calls it with whatever (a failed write,
     an interrupt) ended the run before .env was written. A `dry_run` changes nothing: it only
     checks that the server accepts the current password, which the rotation needs, and raises
-    CheckFailed like the real run when it does not.
+    CheckFailed like the real run when it does not. Whenever the server may have the new
+    password while .env cannot get it, it is kept in `project_dir`'s .env as pending.
     """
     if not (resolved.rotate_postgres_password and resolved.previous_password):
         return resolved
@@ -686,9 +696,13 @@ def _apply_password_rotation(
                 # change_password put it back itself (the interrupt came as it returned).
                 ui.warn(f"{what}: the server keeps its old password.")
             else:
+                kept = ""
+                if project_dir is not None:
+                    with _signals_held():  # saving the only copy of the new password
+                        kept = " " + rotation.keep_pending(project_dir, new_password)
                 ui.problem(
                     f"{what} and the server's password could not be changed back "
-                    f"({exc.check.message}); the server now uses the NEW password."
+                    f"({exc.check.message}); the server now uses the NEW password.{kept}"
                 )
         else:
             ui.warn(f"{what}: the server's password was changed back.")
@@ -709,6 +723,10 @@ def _apply_password_rotation(
             )
     except PasswordChangeError as exc:
         explanation = f"Password rotation failed: {exc.check.message}"
+        if exc.server_has_new and project_dir is not None and not dry_run:
+            with _signals_held():  # saving the only copy of the new password
+                kept = rotation.keep_pending(project_dir, new_password)
+            raise CheckFailed(f"{explanation} {kept}") from None
         if config.database.mode is PostgresMode.BUNDLED and exc.check.retryable:
             explanation += (
                 " The bundled server's data volume keeps the password it was created with, so "
@@ -832,8 +850,11 @@ def program() -> str:
     on_path = shutil.which("wizard")
     if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
         return "wizard"
-    if os.path.basename(argv0) in ("wizard", "__main__.py"):
-        return shlex.quote(argv0) if os.path.basename(argv0) == "wizard" else "python -m wizard"
+    # Absolute: the next steps may first `cd` into the project directory.
+    if os.path.basename(argv0) == "wizard":
+        return shlex.quote(os.path.abspath(argv0))
+    if os.path.basename(argv0) == "__main__.py":
+        return f"{shlex.quote(sys.executable)} -m wizard"
     return "wizard"
 
 

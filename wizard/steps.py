@@ -18,12 +18,15 @@ from wizard import prompter
 from wizard.answers import Answers, Source
 from wizard.envfile import EnvValueError, quote_value
 from wizard.model import (
+    MAX_TOKEN_EXPIRY_MINUTES,
     Deployment,
     LogLevel,
     PostgresMode,
     SslMode,
     check_jwt_secret,
     check_postgres_password,
+    check_secret_size,
+    generate_secret,
     parse_bind_address,
     parse_bool,
     parse_choice,
@@ -51,10 +54,15 @@ class Session:
 
     def __post_init__(self) -> None:
         self.answered: dict[str, Any] = {}
+        # Secrets generated in this run, kept until their own step is answered otherwise: left to
+        # `build`, every review (and every way back to a step) would generate them anew.
+        self.generated: dict[str, str] = {}
 
     @property
     def current(self) -> Answers:
-        return self.answers.on_top(Source.PROMPT, self.answered)
+        return self.answers.on_top(Source.GENERATED, self.generated).on_top(
+            Source.PROMPT, self.answered
+        )
 
     def value(self, key: str) -> Any:
         return self.current.value(key, DEFAULTS.get(key))
@@ -75,15 +83,15 @@ def _port_rule(label: str) -> prompter.Validator:
     return lambda text: parse_port(text, label)[1]
 
 
-def _positive_rule(label: str) -> prompter.Validator:
-    return lambda text: parse_positive_int(text, label)[1]
+def _positive_rule(label: str, maximum: int | None = None) -> prompter.Validator:
+    return lambda text: parse_positive_int(text, label, maximum=maximum)[1]
 
 
 def _env_safe(
     rule: Callable[[str, str], str | None], label: str, env_key: str
 ) -> prompter.Validator:
     def check(text: str) -> str | None:
-        problem = rule(text, label)
+        problem = check_secret_size(text, label) or rule(text, label)
         if problem:
             return problem
         try:
@@ -159,7 +167,7 @@ SSLMODE = Question(
 TOKEN_EXPIRY = Question(
     "token_expiry_minutes",
     "Access-token lifetime in minutes",
-    rule=_positive_rule("token lifetime"),
+    rule=_positive_rule("token lifetime", MAX_TOKEN_EXPIRY_MINUTES),
 )
 LOG_LEVEL = Question(
     "log_level", "Log level", choices=tuple((level.value, level.value) for level in LogLevel)
@@ -293,6 +301,7 @@ def _ask_server_password(s: Session) -> None:
     key = "postgres_password"
     if s.fixed(key):
         return
+    s.generated.pop(key, None)  # one generated for the bundled server: no external one's
     current = s.current.get(key)
     if current is not None and current.source is Source.EXISTING and _switches_server(s):
         current = None  # the bundled server's password: it cannot log in to this one
@@ -300,6 +309,7 @@ def _ask_server_password(s: Session) -> None:
     if s.fixed("rotate_postgres_password") and rotate_flag and current is not None:
         # --rotate-postgres-password: the current password logs in, and a generated one
         # replaces it on the server (ALTER ROLE) before .env changes. Nothing to ask.
+        s.generated[key] = generate_secret()
         return
     if current is not None:
         action = prompter.select(
@@ -343,6 +353,9 @@ def _ask_secret(
 ) -> None:
     rotate_key = f"rotate_{key}"
     if s.fixed(key) or s.fixed(rotate_key):
+        rotate = parse_bool(s.value(rotate_key), rotate_key)[0]
+        if not s.fixed(key) and (rotate or s.current.get(key) is None):
+            s.generated.setdefault(key, generate_secret())  # not asked, but generated all the same
         return
     # Back from the review (or from a failed connection), the earlier answer is the default: a
     # secret typed a moment ago must not be swapped for a generated one by pressing Enter.
@@ -378,6 +391,10 @@ def _ask_secret(
     elif earlier in {value for _, value in choices}:
         default = earlier
     action = prompter.select(_capitalized(what), choices, default=default)
+    if action in ("generate", "rotate-generate"):
+        s.generated.setdefault(key, generate_secret())
+    else:
+        s.generated.pop(key, None)
     if action == "typed":
         s.answered[key] = typed_before
         s.answered[rotate_key] = rotating_before

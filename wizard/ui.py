@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from wizard.review import Row
-
 if TYPE_CHECKING:
     from rich.console import Console
+
+    # Only a type here: the message of an interrupt must not need the modules behind it.
+    from wizard.review import Row
 
 # Each kind of message: its prefix, and its ANSI colour on a terminal.
 PREFIXES = {"info": "", "success": "✓ ", "warn": "! ", "problem": "✗ ", "error": "error: "}
@@ -64,8 +65,47 @@ class UI:
 
     def _message(self, kind: str, message: str) -> None:
         prefix = self._ansi(PREFIXES[kind], ANSI[kind]) if PREFIXES[kind] else ""
-        text = self._ansi(message, ANSI["warn"]) if kind == "warn" else message
-        self._plain(prefix + text)
+        indent = " " * len(PREFIXES[kind])
+        lines = [
+            (prefix if number == 0 else indent)
+            + (self._ansi(line, ANSI["warn"]) if kind == "warn" else line)
+            for number, line in enumerate(self._folded(message, len(indent)))
+        ]
+        self._plain("\n".join(lines))
+
+    def _folded(self, message: str, indent: int) -> list[str]:
+        """At a terminal, `message` in lines that end between words and fit its width (a word
+        longer than that stands alone): the terminal itself would cut mid-word. Elsewhere (a
+        log, a pipe) one line, whole."""
+        width = self.width()
+        if width is None:
+            return [message]
+        import textwrap
+
+        return [
+            line
+            for paragraph in message.splitlines() or [""]
+            for line in textwrap.wrap(
+                paragraph,
+                max(width - indent, 20),
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or [""]
+        ]
+
+    def width(self) -> int | None:
+        """Columns of the terminal stderr shows on (COLUMNS first, as rich reads it); None
+        when stderr is no terminal."""
+        if not self.terminal:
+            return None
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            return int(columns)
+        try:
+            return os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError):
+            return None
 
     def info(self, message: str) -> None:
         self._message("info", message)
@@ -126,11 +166,12 @@ class UI:
         # Folded, not cut with an ellipsis: a document directory must be readable in full.
         table.add_column("Value", overflow="fold")
         table.add_column("From", style="dim")
-        table.add_column("", style="yellow")
+        marked = any(row.changed for row in rows)  # never on a first install: nothing was there
+        if marked:
+            table.add_column("", style="yellow")
         for row in rows:
-            table.add_row(
-                row.setting, Text(row.value), row.source, "changed" if row.changed else ""
-            )
+            mark = ["changed" if row.changed else ""] if marked else []
+            table.add_row(row.setting, Text(row.value), row.source, *mark)
         self.console.print(table)
 
     def diff(self, text: str) -> None:

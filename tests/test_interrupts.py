@@ -1,0 +1,107 @@
+"""Stopping the wizard: SIGTERM at any early moment, Ctrl-D at a prompt.
+
+The real `wizard` console script runs in a subprocess (tests/helpers.py), or in a real terminal
+(tmux) where a key must reach it. Whatever moment the signal or the key lands on, the run ends
+with exit 130 and one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from helpers import WIZARD, free_port, silent_listener, snapshot, start_wizard
+from keys import TMUX, tmux
+
+SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
+
+
+def catches_sigterm(pid: int) -> bool:
+    """True once the process has a handler for SIGTERM (Linux: SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    [caught] = [line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")]
+    return bool(int(caught, 16) & SIGTERM_BIT)
+
+
+def test_sigterm_at_random_early_moments_exits_130_with_one_line(tmp_path: Path) -> None:
+    """From the moment the wizard can catch SIGTERM at all (before that the interpreter is still
+    starting, and the kernel's default action applies), through typer building the command and
+    the lazy imports of `check` and `setup`: every moment gives the same clean end."""
+    checked, fresh = tmp_path / "checked", tmp_path / "fresh"
+    (checked / "docs").mkdir(parents=True)
+    (checked / ".env").write_text(
+        "POSTGRES_MODE=bundled\nPOSTGRES_DB=docsearch\nPOSTGRES_USER=docsearch\n"
+        f"POSTGRES_PASSWORD=sigterm-test-password-0123\nPOSTGRES_HOST_PORT={free_port()}\n"
+    )
+    (fresh / "docs").mkdir(parents=True)
+    (fresh / "compose.yaml").write_text("services:\n  webui:\n    image: example/webui\n")
+    rng = random.Random(8)
+    deadline = time.monotonic() + 90
+    runs = 0
+    with silent_listener() as silent:
+        # Runs the signal always lands in: a check retrying a closed port for 30 s, and a setup
+        # waiting up to 30 s for a server that never answers.
+        runs_in = [
+            (checked, ["check", "--wait", "30", "--db-timeout", "2"]),
+            (fresh, ["setup", "--non-interactive", "--doc-dir", "docs", "--skip-port-check",
+             "--postgres-mode", "external", "--postgres-host", "127.0.0.1",
+             "--postgres-port", str(silent), "--db-timeout", "30"]),
+        ]  # fmt: skip
+        while runs < 30 and time.monotonic() < deadline:
+            project, command = runs_in[runs % 2]
+            before = snapshot(project)
+            running = start_wizard(command, cwd=project, env={"WIZARD_POSTGRES_PASSWORD": "pw"})
+            try:
+                while not catches_sigterm(running.pid):
+                    assert running.poll() is None, running.communicate()
+                    time.sleep(0.0005)
+                time.sleep(rng.uniform(0, 0.3))
+                running.send_signal(signal.SIGTERM)
+                _, err = running.communicate(timeout=30)
+            finally:
+                running.kill()
+            runs += 1
+            lines = [line for line in err.splitlines() if line.strip()]
+            assert running.returncode == 130, err
+            assert "Traceback" not in err
+            assert lines == ["error: interrupted: nothing was written"], err
+            assert snapshot(project) == before
+    assert runs >= 10
+
+
+@pytest.mark.skipif(not Path(TMUX).exists(), reason="needs tmux")
+def test_ctrl_d_at_a_text_prompt_cancels_with_exit_130_and_writes_nothing(tmp_path: Path) -> None:
+    project = tmp_path / "deploy"
+    project.mkdir()
+    (tmp_path / "bin").mkdir()  # no nvidia-smi, no docker
+    env = {
+        "PATH": str(tmp_path / "bin"),
+        "HOME": str(tmp_path),
+        "SHELL": "/bin/sh",
+        "LC_ALL": "C.UTF-8",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }
+    with tmux(env) as terminal:
+        terminal.start(shlex.join([str(WIZARD), "setup", "--skip-port-check"]), cwd=project)
+        for prompt in ("? Deployment type", "? PostgreSQL server", "? Host port for PostgreSQL"):
+            terminal.expect(prompt)
+            terminal.press("Enter")
+        terminal.expect("? PostgreSQL password")
+        terminal.press("Enter")  # generate
+        terminal.expect("? Directory with documents to search")
+        terminal.press("C-d")  # end of input, at an empty text prompt
+
+        status = terminal.exit_status()
+        screen = terminal.screen()
+
+    assert status == 130, screen
+    assert "cancelled: nothing was written" in screen
+    assert "Aborted!" not in screen and "Traceback" not in screen
+    assert sorted(p.name for p in project.iterdir()) in ([], [".wizard.lock"])
