@@ -156,7 +156,7 @@ def _report(failure: list[str], raw: str) -> str:
 
 COLUMNS, LINES = 100, 30
 # What a VT100 terminal sends for the keys the tests press, by tmux's names for them.
-KEY_BYTES = {"Enter": ENTER, "Down": DOWN, "Up": UP, "C-c": CTRL_C, "C-u": CTRL_U}
+KEY_BYTES = {"Enter": ENTER, "Down": DOWN, "Up": UP, "C-c": CTRL_C, "C-d": "\x04", "C-u": CTRL_U}
 
 
 class Terminal(ABC):

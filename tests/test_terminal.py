@@ -21,7 +21,7 @@ from dotenv import dotenv_values
 from helpers import WIZARD
 from keys import PtyTerminal, Terminal, Tmux
 
-PASSWORD = "tmux pa$$w'rd #${HOME}"  # 22 characters, never to be seen on the screen
+PASSWORD = "Tmux pa$$w'rd #${HOME} 1"  # 24 characters, never to be seen on the screen
 IN_TMUX = pytest.param(
     "tmux",
     marks=pytest.mark.skipif(
