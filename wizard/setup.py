@@ -96,6 +96,7 @@ class Outcome:
     result: WriteResult | None
     dry_run: bool
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # The files that change (their redacted diffs are made only where they are shown).
     diffs: dict[str, str] = field(default_factory=dict)
     next_steps: list[str] = field(default_factory=list)
 
@@ -353,18 +354,23 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
 
     def plan_files(resolved: Resolved) -> list[PlannedFile]:
         outcome.resolved, outcome.files = resolved, plan(project, resolved.config)
-        after = env_values(project, resolved.config)
         outcome.diffs.clear()
         for file in outcome.files:
             current = read_file(project.root / file.name)
             if current != file.content:
-                outcome.diffs[file.name] = diff(file, current, project.env, after)
+                outcome.diffs[file.name] = ""  # the redacted text, made only where shown
         return outcome.files
+
+    def show_diffs() -> None:
+        after = env_values(project, outcome.resolved.config)
+        for file in outcome.files:
+            if file.name in outcome.diffs:
+                current = read_file(project.root / file.name)
+                ui.diff(diff(file, current, project.env, after))
 
     files = plan_files(resolved)
     if dry_run:
-        for text in outcome.diffs.values():
-            ui.diff(text)
+        show_diffs()
         if not outcome.diffs:
             ui.info("Nothing would change.")
         _apply_password_rotation(resolved, ui, request.interactive, dry_run=True)
@@ -372,8 +378,7 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
 
     if project.configured and not request.interactive:
         # No review without a terminal: the log shows what changes (secrets redacted).
-        for text in outcome.diffs.values():
-            ui.diff(text)
+        show_diffs()
     undo_rotation: list[Callable[[BaseException], None]] = []
     created: list[Path] = []
     # One guarded region from ALTER ROLE to the written .env: whatever ends it early (a failed
