@@ -192,7 +192,7 @@ REFUSED_CHILD = textwrap.dedent(
     import json, socket, sys, time
     sys.path.insert(0, sys.argv[1])
     import psycopg  # first: the bar is for the call, not for the import
-    from wizard.database import DbTarget, check_database
+    from wizard.host.database import DbTarget, check_database
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -257,7 +257,7 @@ def time_silent(port: int) -> float:
     """Seconds check_database (timeout SILENT_TIMEOUT_S) takes against the silent listener."""
     import psycopg  # noqa: F401  (imported before timing, as for the closed port)
 
-    from wizard.database import DbProblem, DbTarget, check_database
+    from wizard.host.database import DbProblem, DbTarget, check_database
 
     target = DbTarget(host="127.0.0.1", port=port, dbname="bench", user="bench", password="x")
     start = time.perf_counter()
@@ -274,7 +274,7 @@ def time_silent(port: int) -> float:
 def make_document_tree(root: Path) -> float:
     """PREVIEW_FILES empty files in 100 directories of 10 subdirectories, every one a document
     (the stack's types round-robin), so the preview makes a stat() per file; returns seconds."""
-    from wizard.resources import document_types
+    from wizard.files.resources import document_types
 
     types = document_types()
     started = time.perf_counter()
@@ -307,7 +307,7 @@ def time_find(root: Path, *, sizes: bool) -> float:
 def time_preview(root: Path, budget_s: float, *, whole: bool) -> float:
     """Seconds for one preview (in this process, as in the wizard); with `whole`, BenchError
     unless it finished and counted every file."""
-    from wizard.documents import preview
+    from wizard.host.documents import preview
 
     start = time.perf_counter()
     result = preview(root, budget_s=budget_s, reader=PREVIEW_READER)

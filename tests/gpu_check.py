@@ -17,7 +17,7 @@ from pathlib import Path
 # Runnable from a bare checkout, without installing the package first.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wizard.gpu import (
+from wizard.host.gpu import (
     DEFAULT_TIMEOUT,
     DOCKER_DEVICES_ARGS,
     DOCKER_RUNTIMES_ARGS,

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from helpers import free_port, run_wizard, start_wizard
 
-from wizard.check import env_target, url_differences
-from wizard.model import DatabaseSettings, PostgresMode, SslMode
+from wizard.commands.check import env_target, url_differences
+from wizard.config.model import DatabaseSettings, PostgresMode, SslMode
 
 PASSWORD = "pa$$ w'rd #1 @:/? 100%"
 
@@ -129,7 +129,7 @@ OVERRIDE = "docker-compose.override.yml"
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
-        ("x-wizard: {documents: 7}\n", "x-wizard.documents: must be a list of"),
+        ("x-wizard: {documents: 7}\n", "x-wizard.host.documents: must be a list of"),
         ("x-wizard: {gpu_ids: 5}\n", "x-wizard.gpu_ids: must be a list of GPU indexes"),
         ("x-wizard: [1, 2]\n", "x-wizard: must be a mapping"),
         ("- webui\n- worker\n", "is not a mapping of compose keys"),

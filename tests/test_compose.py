@@ -19,7 +19,7 @@ import pytest
 import yaml
 from helpers import compose_binary
 
-from wizard.compose import (
+from wizard.files.compose import (
     BASE_FILE_NAMES,
     ComposeError,
     PublishedPort,

@@ -19,7 +19,7 @@ import pytest
 from helpers import silent_listener
 from pg import AppDatabase, PostgresServer, free_port, make_self_signed_cert
 
-from wizard.database import (
+from wizard.host.database import (
     DbCheck,
     DbProblem,
     DbTarget,

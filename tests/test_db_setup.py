@@ -28,10 +28,10 @@ from helpers import free_port, read_env, run_wizard, silent_listener, snapshot, 
 from keys import CTRL_C, DOWN, ENTER, Driven, Expect, down, drive, replace, typed
 from pg import AppDatabase, PostgresServer
 
-from wizard.answers import Answers, Source
-from wizard.model import InputError
-from wizard.setup import Interrupted, Outcome, Request, run
-from wizard.ui import UI
+from wizard.commands.setup import Interrupted, Outcome, Request, run
+from wizard.config.answers import Answers, Source
+from wizard.config.model import InputError
+from wizard.ui.console import UI
 
 FAKEBIN = Path(__file__).parent / "fakebin"
 COMPOSE_STARTS_POSTGRES = FAKEBIN / "docker-compose-starts-postgres"

@@ -18,9 +18,10 @@ from types import SimpleNamespace
 import pytest
 from helpers import run_as
 
-from wizard import documents, resources
-from wizard.documents import Finding, preview, readable_by
-from wizard.ui import UI
+from wizard.files import resources
+from wizard.host import documents
+from wizard.host.documents import Finding, preview, readable_by
+from wizard.ui.console import UI
 
 ROOT = os.geteuid() == 0
 NOBODY = 65534
@@ -574,7 +575,7 @@ def test_help_does_not_import_the_preview() -> None:
         "import sys\n"
         "from wizard.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print('wizard.documents' in sys.modules, file=sys.stderr)\n"
+        "print('wizard.host.documents' in sys.modules, file=sys.stderr)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60

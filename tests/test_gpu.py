@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.gpu import (
+from wizard.host.gpu import (
     DOCKER_RUNTIMES_ARGS,
     NVIDIA_SMI_ARGS,
     TOOLKIT_NOT_CONFIGURED,

@@ -1,9 +1,9 @@
 """The interactive wizard driven in-process with real keystrokes.
 
 Every prompt reads a pipe and draws on a captured VT100 screen (tests/keys.py); the wizard runs
-through `wizard.setup.run` exactly as the CLI calls it, with real GPU detection against the fake
-tools in tests/fakebin, real port checks and real files. The scripts type exactly the keys a
-person would; a flow that asks more or fewer questions than a script expects fails the test.
+through `wizard.commands.setup.run` exactly as the CLI calls it, with real GPU detection against
+the fake tools in tests/fakebin, real port checks and real files. The scripts type exactly the
+keys a person would; a flow that asks more or fewer questions than a script expects fails the test.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from helpers import docker_proxy
 from keys import CTRL_C, CTRL_U, DOWN, ENTER, UP, Driven, Expect, down, drive, replace, typed
 from pg import AppDatabase
 
-from wizard.answers import Answers, Source
-from wizard.review import mask
-from wizard.setup import Cancelled, Outcome, Request, run
-from wizard.ui import UI
+from wizard.commands.setup import Cancelled, Outcome, Request, run
+from wizard.config.answers import Answers, Source
+from wizard.ui.console import UI
+from wizard.ui.review import mask
 
 FAKEBIN = Path(__file__).parent / "fakebin"
 
@@ -105,7 +105,7 @@ def override(project: Path) -> Any:
 
 
 def load_services_and_block(path: Path) -> Any:
-    from wizard.compose import load_services, parse_yaml
+    from wizard.files.compose import load_services, parse_yaml
 
     data = parse_yaml(path.read_text())
     return {"x-wizard": data.get("x-wizard"), "services": load_services(path)}

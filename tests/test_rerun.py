@@ -44,14 +44,14 @@ from helpers import (
 from keys import DOWN, ENTER, drive
 from pg import AppDatabase, PostgresServer
 
-from wizard.answers import Answers, Source
-from wizard.project import load_project
-from wizard.render import env_values
-from wizard.resolve import build
-from wizard.review import rows
-from wizard.setup import Cancelled, Request, layered, run
-from wizard.ui import UI
-from wizard.writer import LOCK_NAME
+from wizard.commands.setup import Cancelled, Request, layered, run
+from wizard.config.answers import Answers, Source
+from wizard.config.resolve import build
+from wizard.files.project import load_project
+from wizard.files.render import env_values
+from wizard.files.writer import LOCK_NAME
+from wizard.ui.console import UI
+from wizard.ui.review import rows
 
 ENV = ".env"
 OVERRIDE = "docker-compose.override.yml"
@@ -559,7 +559,7 @@ def test_rollback_of_a_password_change_warns_that_the_server_may_keep_the_new_on
 HOLD_LOCK = """\
 import sys
 from pathlib import Path
-from wizard.writer import project_lock
+from wizard.files.writer import project_lock
 
 with project_lock(Path(sys.argv[1])):
     print("locked", flush=True)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from helpers import small_tmpfs
 
-from wizard.writer import (
+from wizard.files.writer import (
     KEEP_BACKUP_SETS,
     LOCK_NAME,
     TEMP_PREFIX,
@@ -540,7 +540,7 @@ def test_failed_rollback_leaves_current_files_and_backups(
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from wizard.writer import project_lock
+from wizard.files.writer import project_lock
 with project_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(60)

@@ -23,8 +23,8 @@ from wizard.accounts import commands as accounts_commands
 if TYPE_CHECKING:
     from types import FrameType
 
-    from wizard.setup import Request
-    from wizard.writer import WriteResult
+    from wizard.commands.setup import Request
+    from wizard.files.writer import WriteResult
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -51,7 +51,8 @@ app = typer.Typer(
 )
 
 COMMANDS = ("setup", "check", "show", "rollback", *accounts_commands.ACCOUNT_COMMANDS)
-# The WIZARD_* variables typer reads for `setup` (every other one is an answer: wizard.answers).
+# The WIZARD_* variables typer reads for `setup` (every other one is an answer:
+# wizard.config.answers).
 SETUP_VARIABLES = (
     "WIZARD_PROJECT_DIR",
     "WIZARD_NON_INTERACTIVE",
@@ -191,10 +192,10 @@ def _setup(
     json_output: bool,
     flags: dict[str, Any],
 ) -> int:
-    from wizard.answers import OPTIONS, load_inputs
-    from wizard.model import InputError
-    from wizard.setup import Request, outcome_json, run
-    from wizard.ui import UI, print_json
+    from wizard.commands.setup import Request, outcome_json, run
+    from wizard.config.answers import OPTIONS, load_inputs
+    from wizard.config.model import InputError
+    from wizard.ui.console import UI, print_json
 
     interactive = interactive_session(non_interactive)
     inputs, problems = load_inputs(flags, os.environ, answers_path, SETUP_VARIABLES)
@@ -235,11 +236,11 @@ def _setup(
 def _input_problems(request: "Request") -> list[str]:
     """Every problem of the values, so that they are listed together with the problems of the
     inputs they came from (an unknown answers-file key, say) in one exit 2."""
-    from wizard.contract import documents_root
-    from wizard.model import InputError
-    from wizard.project import load_project
-    from wizard.resolve import build
-    from wizard.setup import layered
+    from wizard.commands.setup import layered
+    from wizard.config.contract import documents_root
+    from wizard.config.model import InputError
+    from wizard.config.resolve import build
+    from wizard.files.project import load_project
 
     try:
         project = load_project(request.project_dir)
@@ -273,9 +274,9 @@ def check(
     """Validate the deployment (.env, ports, database) without changing anything."""
 
     def body() -> int:
-        from wizard.check import run_checks
-        from wizard.model import MAX_DB_TIMEOUT, InputError, parse_positive_int
-        from wizard.ui import UI, print_json
+        from wizard.commands.check import run_checks
+        from wizard.config.model import MAX_DB_TIMEOUT, InputError, parse_positive_int
+        from wizard.ui.console import UI, print_json
 
         problems = []
         if not 0 <= wait <= MAX_WAIT_SECONDS:  # also false for nan
@@ -301,18 +302,18 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
     """Print the current configuration, secrets masked, and where each value came from."""
 
     def body() -> int:
-        from wizard.answers import Answers, Source
-        from wizard.contract import documents_root
-        from wizard.project import load_project
-        from wizard.resolve import build
-        from wizard.review import rows
-        from wizard.setup import Request, layered, settings_json, unreached_warning
-        from wizard.ui import UI, print_json
+        from wizard.commands.setup import Request, layered, settings_json, unreached_warning
+        from wizard.config.answers import Answers, Source
+        from wizard.config.contract import documents_root
+        from wizard.config.resolve import build
+        from wizard.files.project import load_project
+        from wizard.ui.console import UI, print_json
+        from wizard.ui.review import rows
 
         root = project_dir.resolve()
         project = load_project(root)
         if not project.configured:
-            from wizard.model import InputError
+            from wizard.config.model import InputError
 
             raise InputError([f"--project-dir: {root} has no .env; run `wizard setup` first"])
         # The current deployment exactly as a re-run sees it, with nothing given on top (flags
@@ -337,7 +338,7 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
             ui.warn(warning)
         for missing in resolved.create_dirs:
             ui.warn(f"The document directory {missing} does not exist.")
-        from wizard.rotation import KEPT, pending_password
+        from wizard.commands.rotation import KEPT, pending_password
 
         if pending_password(project.env) is not None:
             ui.warn(f"A PostgreSQL password rotation is unfinished: {KEPT}.")
@@ -361,11 +362,11 @@ def rollback(
     """Restore a backup set (itself backed up first, so a second rollback undoes the first)."""
 
     def body() -> int:
-        from wizard.model import InputError
-        from wizard.setup import CheckFailed
-        from wizard.ui import UI, print_json
-        from wizard.writer import LockedError, backup_sets, project_lock
-        from wizard.writer import rollback as restore
+        from wizard.commands.setup import CheckFailed
+        from wizard.config.model import InputError
+        from wizard.files.writer import LockedError, backup_sets, project_lock
+        from wizard.files.writer import rollback as restore
+        from wizard.ui.console import UI, print_json
 
         root = project_dir.resolve()
         sets = backup_sets(root)
@@ -376,15 +377,15 @@ def rollback(
             raise InputError([f"--to: no backup set {stamp!r}; available: {', '.join(sets)}"])
         ui = UI()
         if interactive_session(non_interactive) and not yes:
-            from wizard import prompter
+            from wizard.ui import prompter
 
             if not prompter.confirm(f"Restore the files backed up at {stamp}?", default=False):
-                from wizard.setup import Cancelled
+                from wizard.commands.setup import Cancelled
 
                 raise Cancelled()
 
         def postgres_password() -> str | None:
-            from wizard.envfile import EnvParseError, read_env
+            from wizard.files.envfile import EnvParseError, read_env
 
             try:
                 env = read_env((root / ".env").read_text(encoding="utf-8"))
@@ -427,7 +428,7 @@ def rollback(
 
 def _run(action: Any, json_output: bool) -> None:
     """Run a command body; turn our exceptions into one clear message and an exit code."""
-    from wizard.model import InputError
+    from wizard.config.model import InputError
 
     try:
         code = action()
@@ -438,7 +439,7 @@ def _run(action: Any, json_output: bool) -> None:
     except EOFError:  # Ctrl-D at a prompt: the person ends the input, as a cancel does
         code = _fail(EXIT_INTERRUPTED, ["cancelled: nothing was written"], json_output)
     except Exception as exc:
-        from wizard.setup import Cancelled, CheckFailed, Interrupted
+        from wizard.commands.setup import Cancelled, CheckFailed, Interrupted
 
         if isinstance(exc, Cancelled):
             code = _fail(EXIT_INTERRUPTED, ["cancelled: nothing was written"], json_output)
@@ -446,7 +447,7 @@ def _run(action: Any, json_output: bool) -> None:
             failed = EXIT_INTERRUPTED if isinstance(exc, Interrupted) else EXIT_CHECK_FAILED
             code = _fail(failed, str(exc).splitlines(), json_output, exc.result)
         else:
-            from wizard.writer import WriteError
+            from wizard.files.writer import WriteError
 
             if isinstance(exc, WriteError):
                 code = _fail(EXIT_CHECK_FAILED, [str(exc)], json_output)
@@ -465,7 +466,7 @@ def _fail(
 ) -> int:
     """Print the problems (and the failure object with --json). `written` is what the run wrote
     before it failed: a failure after the write reports those files and the backup set too."""
-    from wizard.ui import UI, print_json
+    from wizard.ui.console import UI, print_json
 
     UI().problems(problems)
     if json_output:

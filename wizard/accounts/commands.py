@@ -110,11 +110,11 @@ def _execute(json_output: bool, body: Callable[[], Outcome]) -> None:
         try:
             outcome = body()
         except InvalidInput as exc:
-            from wizard.model import InputError
+            from wizard.config.model import InputError
 
             raise InputError(exc.problems) from None
         except AccountsError as exc:
-            from wizard.setup import CheckFailed
+            from wizard.commands.setup import CheckFailed
 
             raise CheckFailed(str(exc)) from None
         return render(outcome, json_output)
@@ -125,7 +125,7 @@ def _execute(json_output: bool, body: Callable[[], Outcome]) -> None:
 def render(outcome: Outcome, json_output: bool) -> int:
     """The one place an Outcome is printed: its data as JSON, or its output lines, on stdout;
     its messages on stderr."""
-    from wizard.ui import UI, print_json, print_text
+    from wizard.ui.console import UI, print_json, print_text
 
     if json_output:
         print_json(outcome.data)
@@ -157,7 +157,7 @@ def _over_accounts(
 
 
 def _problems(db_timeout: int) -> list[str]:
-    from wizard.model import MAX_DB_TIMEOUT, parse_positive_int
+    from wizard.config.model import MAX_DB_TIMEOUT, parse_positive_int
 
     _, problem = parse_positive_int(str(db_timeout), "--db-timeout", 2, MAX_DB_TIMEOUT)
     return [problem] if problem else []
@@ -165,7 +165,7 @@ def _problems(db_timeout: int) -> list[str]:
 
 def _raise_if(problems: list[str]) -> None:
     if problems:
-        from wizard.model import InputError
+        from wizard.config.model import InputError
 
         raise InputError(problems)
 
@@ -191,7 +191,7 @@ def _new_password(
     elif generate:
         return lambda: NewPassword(generate_password(), generated=True)
     elif password_file is not None:
-        from wizard.answers import read_secret_file
+        from wizard.config.answers import read_secret_file
 
         password = read_secret_file(password_file, "--password-file")
         problems += password_problems(password, "--password-file")
@@ -202,9 +202,9 @@ def _new_password(
 
 
 def _typed_twice() -> str:
-    from wizard import prompter
     from wizard.accounts.rules import password_problems
-    from wizard.ui import UI
+    from wizard.ui import prompter
+    from wizard.ui.console import UI
 
     def rule(text: str) -> str | None:
         problems = password_problems(text)
@@ -372,10 +372,10 @@ def user_delete(
             problems.append("--yes: deleting a user needs it without a terminal")
         _raise_if(problems)
         if ask:
-            from wizard import prompter
+            from wizard.ui import prompter
 
             if not prompter.confirm(f"Delete user {username} for good?", default=False):
-                from wizard.setup import Cancelled
+                from wizard.commands.setup import Cancelled
 
                 raise Cancelled()
         with _connect(project_dir, db_timeout).accounts as accounts:
@@ -464,11 +464,11 @@ def key_verify(
 
         problems = _problems(db_timeout)
         if interactive_session(non_interactive):
-            from wizard import prompter
+            from wizard.ui import prompter
 
             key = prompter.secret("API key (hidden)")
         else:
-            from wizard.answers import read_secret_file
+            from wizard.config.answers import read_secret_file
 
             key = read_secret_file("-", "stdin")
         key = key.strip()

@@ -17,7 +17,7 @@ from wizard.accounts.errors import AccountsError, StillReferenced, Unavailable
 
 if TYPE_CHECKING:
     from wizard.accounts.unit import Accounts, Repositories
-    from wizard.database import DbTarget
+    from wizard.host.database import DbTarget
 
 T = TypeVar("T")
 ADMIN_COMMAND = "wizard user create USERNAME --email EMAIL --admin"
@@ -52,9 +52,9 @@ def connect(project_dir: Path, timeout: int) -> AccountsDatabase:
     """The deployment's database as `check` reaches it, read from `.env` (InputError without
     one; Unavailable when .env cannot say where, or the server does not answer)."""
     from wizard.accounts.unit import Accounts
-    from wizard.check import env_target
-    from wizard.model import InputError
-    from wizard.project import load_project
+    from wizard.commands.check import env_target
+    from wizard.config.model import InputError
+    from wizard.files.project import load_project
 
     project = load_project(project_dir)
     if not project.configured:
@@ -69,8 +69,8 @@ def _opener(target: DbTarget, timeout: int) -> Callable[[], Any]:
     """Opens a bounded connection to `target`; Unavailable (the check's message) if it fails."""
 
     def opened() -> Any:
-        from wizard.database import ConnectFailed
-        from wizard.database import connect as open_connection
+        from wizard.host.database import ConnectFailed
+        from wizard.host.database import connect as open_connection
 
         try:
             return open_connection(target, timeout)
@@ -345,7 +345,7 @@ def revoke_tokens(accounts: Accounts, username: str | None) -> Outcome:
 
 def db_status(connection: AccountsDatabase) -> Outcome:
     from wizard.accounts.schema import inspect_schema
-    from wizard.database import format_server_version
+    from wizard.host.database import format_server_version
 
     def status(repositories: Repositories) -> dict[str, Any]:
         state = inspect_schema(repositories.conn)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from wizard import resources
+from wizard.files import resources
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from wizard.model import DEFAULT_DB_TIMEOUT, MIN_POSTGRES_VERSION
+from wizard.config.model import DEFAULT_DB_TIMEOUT, MIN_POSTGRES_VERSION
 
 if TYPE_CHECKING:
     from psycopg import Connection

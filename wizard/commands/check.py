@@ -2,7 +2,7 @@
 
 Each check yields a result (ok / warn / fail / skip) with one line of detail; the command exits 1
 when any check fails. Nothing here prompts or prints, and nothing writes but one thing: a password
-rotation a stopped server left unfinished is finished or undone (wizard.rotation).
+rotation a stopped server left unfinished is finished or undone (wizard.commands.rotation).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from wizard.answers import Answers, Source
-from wizard.compose import ComposeError
-from wizard.contract import answer_defaults, documents_root, gpu_reservations
-from wizard.model import (
+from wizard.commands.rotation import pending_password, settle_on_disk
+from wizard.config.answers import Answers, Source
+from wizard.config.contract import answer_defaults, documents_root, gpu_reservations
+from wizard.config.model import (
     Config,
     DatabaseSettings,
     InputError,
@@ -28,13 +28,13 @@ from wizard.model import (
     parse_choice,
     parse_port,
 )
-from wizard.project import ENV_NAME, Project, load_project
-from wizard.render import ENV_KEYS, env_values, setting_readers, unset_required
-from wizard.resolve import Resolved, build, existing_answers
-from wizard.rotation import pending_password, settle_on_disk
+from wizard.config.resolve import Resolved, build, existing_answers
+from wizard.files.compose import ComposeError
+from wizard.files.project import ENV_NAME, Project, load_project
+from wizard.files.render import ENV_KEYS, env_values, setting_readers, unset_required
 
 if TYPE_CHECKING:
-    from wizard.database import DbCheck, DbTarget
+    from wizard.host.database import DbCheck, DbTarget
 
 
 class Status(StrEnum):
@@ -205,7 +205,7 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
 
 def _check_documents(source: Path, target: str, env: Mapping[str, str], add: _Add) -> None:
     """What the containers will find at `target`, and whether their UID:GID may read it."""
-    from wizard.documents import PREVIEW_BUDGET_S, container_user, preview
+    from wizard.host.documents import PREVIEW_BUDGET_S, container_user, preview
 
     try:
         found = preview(source, budget_s=PREVIEW_BUDGET_S, reader=container_user(env))
@@ -314,8 +314,8 @@ def _resolve(project: Project, add: _Add) -> Resolved | None:
 
 
 def _check_ports(project: Project, resolved: Resolved, database: DbCheck | None, add: _Add) -> None:
-    from wizard.ports import check_ports
-    from wizard.setup import planned_ports
+    from wizard.commands.setup import planned_ports
+    from wizard.host.ports import check_ports
 
     try:
         ports = planned_ports(project, resolved.config)
@@ -360,8 +360,8 @@ def _check_database(
     project: Project, resolved: Resolved | None, timeout: int, wait_seconds: float, add: _Add
 ) -> DbCheck | None:
     """Connect as the app's user; None (and a skipped row) when .env cannot say where to."""
-    from wizard.database import check_database, wait_for_database
-    from wizard.setup import host_target
+    from wizard.commands.setup import host_target
+    from wizard.host.database import check_database, wait_for_database
 
     mode = project.env.get("POSTGRES_MODE", "")
     label = "database (bundled)" if mode == PostgresMode.BUNDLED.value else "database"
@@ -397,7 +397,7 @@ def env_target(env: Mapping[str, str]) -> tuple[DbTarget | None, str]:
 
     For a .env whose other settings are invalid: (target, "") or (None, why not).
     """
-    from wizard.database import DbTarget
+    from wizard.host.database import DbTarget
 
     mode, _ = parse_choice(PostgresMode, env.get("POSTGRES_MODE", ""), "POSTGRES_MODE")
     if mode is None:

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wizard import prompter
-from wizard.answers import Answers, Source
-from wizard.envfile import EnvValueError, quote_value
-from wizard.model import (
+from wizard.config.answers import Answers, Source
+from wizard.config.model import (
     MAX_TOKEN_EXPIRY_MINUTES,
     Deployment,
     LogLevel,
@@ -33,8 +31,10 @@ from wizard.model import (
     parse_port,
     parse_positive_int,
 )
-from wizard.resolve import DEFAULTS, document_dir_problem, switches_server
-from wizard.ui import UI
+from wizard.config.resolve import DEFAULTS, document_dir_problem, switches_server
+from wizard.files.envfile import EnvValueError, quote_value
+from wizard.ui import prompter
+from wizard.ui.console import UI
 
 STEP_TITLES = ("Deployment type", "PostgreSQL", "Document directories", "Security", "Review")
 FIXED_SOURCES = (Source.FLAG, Source.ENV, Source.FILE)
@@ -333,7 +333,7 @@ def _ask_server_password(s: Session) -> None:
 
 def _switches_server(s: Session) -> bool:
     """The current .env describes the other kind of PostgreSQL server than the one chosen now."""
-    from wizard.model import parse_choice
+    from wizard.config.model import parse_choice
 
     mode, _ = parse_choice(PostgresMode, s.value("postgres_mode") or "", "PostgreSQL server")
     return switches_server(s.answers, mode)

@@ -10,16 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from wizard import resources
-from wizard.compose import (
-    BASE_FILE_NAMES,
-    RESET,
-    dump_yaml,
-    load_services,
-    override,
-    split_top_level,
-)
-from wizard.contract import (
+from wizard.config.contract import (
     binds_target,
     depends_on,
     documents_root,
@@ -29,9 +20,18 @@ from wizard.contract import (
     required_variables,
     user_of,
 )
-from wizard.envfile import update_env
-from wizard.model import CA_TARGET, Config, Deployment, PostgresMode
-from wizard.project import (
+from wizard.config.model import CA_TARGET, Config, Deployment, PostgresMode
+from wizard.files import resources
+from wizard.files.compose import (
+    BASE_FILE_NAMES,
+    RESET,
+    dump_yaml,
+    load_services,
+    override,
+    split_top_level,
+)
+from wizard.files.envfile import update_env
+from wizard.files.project import (
     ENV_NAME,
     OVERRIDE_NAME,
     OWN_OVERRIDE_NAMES,
@@ -39,7 +39,7 @@ from wizard.project import (
     escape,
     split_compose_file,
 )
-from wizard.writer import PlannedFile
+from wizard.files.writer import PlannedFile
 
 # Every .env key the wizard owns, in the template's order, and the ones that hold secrets.
 ENV_KEYS = (

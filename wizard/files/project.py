@@ -14,16 +14,16 @@ from typing import Any
 
 import yaml
 
-from wizard.compose import (
+from wizard.config.model import DocumentDir, InputError
+from wizard.files.compose import (
     BASE_FILE_NAMES,
     ComposeError,
     find_base_file,
     load_services,
     parse_yaml,
 )
-from wizard.envfile import EnvParseError, read_env
-from wizard.model import DocumentDir, InputError
-from wizard.resources import POSTGRES_COMPOSE
+from wizard.files.envfile import EnvParseError, read_env
+from wizard.files.resources import POSTGRES_COMPOSE
 
 ENV_NAME = ".env"
 OVERRIDE_NAME = "docker-compose.override.yml"
@@ -218,7 +218,7 @@ def read_wizard_block(text: str) -> tuple[tuple[DocumentDir, ...], tuple[str, ..
         isinstance(item, dict) and "source" in item and "target" in item for item in items
     ):
         raise ValueError(
-            f"x-wizard.documents: must be a list of {{source: ..., target: ...}} entries, "
+            f"x-wizard.host.documents: must be a list of {{source: ..., target: ...}} entries, "
             f"not {_shape(items)}; {_REWRITE}"
         )
     ids = block.get("gpu_ids") or []

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wizard import resources, rotation
-from wizard.answers import OPTION_BY_KEY, Answers, Source
-from wizard.compose import ComposeError, PublishedPort, port_conflicts, published_ports
-from wizard.contract import answer_defaults, documents_root, gpu_reservations, profile
-from wizard.model import (
+from wizard.commands import rotation
+from wizard.config.answers import OPTION_BY_KEY, Answers, Source
+from wizard.config.contract import answer_defaults, documents_root, gpu_reservations, profile
+from wizard.config.model import (
     DEFAULT_DB_TIMEOUT,
     MAX_DB_TIMEOUT,
     Config,
@@ -30,8 +29,11 @@ from wizard.model import (
     PostgresMode,
     parse_positive_int,
 )
-from wizard.project import OVERRIDE_NAME, Project, load_project, read_file, split_compose_file
-from wizard.render import (
+from wizard.config.resolve import Resolved, build, existing_answers, is_placeholder
+from wizard.files import resources
+from wizard.files.compose import ComposeError, PublishedPort, port_conflicts, published_ports
+from wizard.files.project import OVERRIDE_NAME, Project, load_project, read_file, split_compose_file
+from wizard.files.render import (
     OVERRIDE_HEADER,
     compose_files,
     compose_paths,
@@ -42,15 +44,14 @@ from wizard.render import (
     unset_required,
     unset_required_variables,
 )
-from wizard.resolve import Resolved, build, existing_answers, is_placeholder
-from wizard.review import Row, diff, mask, rows, source_label, unreached
-from wizard.ui import UI
-from wizard.writer import PlannedFile, WriteResult, project_lock, write_files
+from wizard.files.writer import PlannedFile, WriteResult, project_lock, write_files
+from wizard.ui.console import UI
+from wizard.ui.review import Row, diff, mask, rows, source_label, unreached
 
 if TYPE_CHECKING:
     # Imported where used: a run that never connects or checks ports does not pay for them.
-    from wizard.database import DbCheck, DbTarget
-    from wizard.ports import PortStatus
+    from wizard.host.database import DbCheck, DbTarget
+    from wizard.host.ports import PortStatus
 
 
 class CheckFailed(Exception):
@@ -106,7 +107,7 @@ class Outcome:
 
 def host_target(config: Config, password: str | None = None) -> DbTarget:
     """The database as the wizard reaches it from this host (bundled: via its published port)."""
-    from wizard.database import DbTarget
+    from wizard.host.database import DbTarget
 
     db = config.database
     if db.mode is PostgresMode.BUNDLED:
@@ -135,8 +136,8 @@ def check_answers_database(answers: Answers, timeout: int) -> DbCheck:
     A value the check cannot use (a port that is not a number, an unknown sslmode, no
     password) is a failed check naming it, never an exception.
     """
-    from wizard.database import DbCheck, DbProblem, DbTarget, check_database
-    from wizard.model import SslMode, parse_choice, parse_port
+    from wizard.config.model import SslMode, parse_choice, parse_port
+    from wizard.host.database import DbCheck, DbProblem, DbTarget, check_database
 
     user = str(answers.value("postgres_user") or "docsearch")
     port, port_problem = parse_port(answers.value("postgres_port") or 5432, "port")
@@ -222,7 +223,7 @@ def port_verdicts(
 ) -> tuple[list[PortStatus], list[PortStatus], list[str]]:
     """(blocking, warnings, notes). On a re-run, ports this stack holds are not conflicts; on a
     first install every taken port is (a running container there is another stack's)."""
-    from wizard.ports import check_ports
+    from wizard.host.ports import check_ports
 
     ports = checked_planned_ports(project, config)
     blocking: list[PortStatus] = []
@@ -292,7 +293,7 @@ def run(request: Request, ui: UI) -> Outcome:
     dry_run = bool(_flag(request.inputs, "dry_run"))
     if dry_run:
         return _run(request, ui, dry_run=True)
-    from wizard.writer import LockedError
+    from wizard.files.writer import LockedError
 
     try:
         with project_lock(request.project_dir):
@@ -302,7 +303,7 @@ def run(request: Request, ui: UI) -> Outcome:
 
 
 def _flag(answers: Answers, key: str) -> bool:
-    from wizard.model import parse_bool
+    from wizard.config.model import parse_bool
 
     value, _ = parse_bool(answers.value(key, False), key)
     return bool(value)
@@ -507,7 +508,7 @@ def unreached_warning(project: Project, config: Config, table: list[Row]) -> str
 
 def unmounted_documents_warning(project: Project, config: Config) -> str | None:
     """Why the document directories would be mounted into no service; None when one reads them."""
-    from wizard.render import document_services
+    from wizard.files.render import document_services
 
     if not config.documents or document_services(project):
         return None
@@ -531,7 +532,7 @@ def unmounted_documents_warning(project: Project, config: Config) -> str | None:
 def preview_documents(ui: UI, path: Path, env: Mapping[str, str]) -> None:
     """What the stack will find in a document directory, and whether its containers may read it,
     under a time budget with a live count; said on stderr, nothing decided by it."""
-    from wizard.documents import PREVIEW_BUDGET_S, container_user, preview
+    from wizard.host.documents import PREVIEW_BUDGET_S, container_user, preview
 
     if not path.is_dir():
         return  # to be created: nothing in it yet
@@ -575,7 +576,7 @@ def _create_directory(path: Path, created: list[Path]) -> None:
 def _non_interactive_checks(project: Project, resolved: Resolved, ui: UI) -> None:
     config = resolved.config
     if config.deployment.value == "gpu":
-        from wizard.gpu import detect_gpus
+        from wizard.host.gpu import detect_gpus
 
         detection = detect_gpus()
         if not detection.available:
@@ -594,7 +595,7 @@ def _non_interactive_checks(project: Project, resolved: Resolved, ui: UI) -> Non
                 + "\nNothing was written; free the port, choose another, or pass --skip-port-check."
             )
     if config.database.mode is PostgresMode.EXTERNAL and not resolved.option("skip_db_check"):
-        from wizard.database import check_database
+        from wizard.host.database import check_database
 
         target = host_target(config)
         with ui.status(f"Connecting to PostgreSQL at {target.where}"):
@@ -631,7 +632,7 @@ def _validate_correction(resolved: Resolved, ui: UI) -> None:
     A claim that cannot be checked is not taken on trust (a wrong one makes the stack fail with
     'password authentication failed'): it fails unless --skip-db-check says to write it anyway.
     """
-    from wizard.database import DbProblem, check_database
+    from wizard.host.database import DbProblem, check_database
 
     if resolved.option("skip_db_check"):
         ui.warn(
@@ -680,7 +681,7 @@ def _apply_password_rotation(
     """
     if not (resolved.rotate_postgres_password and resolved.previous_password):
         return resolved
-    from wizard.database import DbProblem, PasswordChangeError, change_password, check_database
+    from wizard.host.database import DbProblem, PasswordChangeError, change_password, check_database
 
     config = resolved.config
     old = host_target(config, password=resolved.previous_password)
@@ -740,7 +741,7 @@ def _apply_password_rotation(
             )
         # Keeping the current password is a way out only while the server still has it.
         if interactive and not dry_run and not exc.server_has_new:
-            from wizard import prompter
+            from wizard.ui import prompter
 
             ui.problem(explanation)
             keep = prompter.select(
@@ -795,7 +796,7 @@ def _start_database(request: Request, resolved: Resolved, ui: UI, outcome: Outco
         return
     if not wanted and not request.interactive:
         return
-    from wizard.stack import find_compose, start_postgres
+    from wizard.host.docker import find_compose, start_postgres
 
     written = ", ".join(outcome.result.written) if outcome.result else ""
     done = f"The files were written ({written})" if written else "The files are in place"
@@ -809,7 +810,7 @@ def _start_database(request: Request, resolved: Resolved, ui: UI, outcome: Outco
             )
         return
     if not wanted:
-        from wizard import prompter
+        from wizard.ui import prompter
 
         if not prompter.confirm("Start PostgreSQL now and check the connection?", default=True):
             return
@@ -818,7 +819,7 @@ def _start_database(request: Request, resolved: Resolved, ui: UI, outcome: Outco
     if not started.ok:
         raise CheckFailed(f"{done}, but PostgreSQL was not started: {started.message}.")
     ui.success(started.message)
-    from wizard.database import wait_for_database
+    from wizard.host.database import wait_for_database
 
     # 60 s: a first start initialises the data volume before the server accepts connections.
     with ui.status("Waiting for PostgreSQL to accept connections"):
@@ -868,7 +869,7 @@ def program() -> str:
 
 def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -> Resolved:
     detection = _detect_gpus_in_background()  # runs while questionary is imported
-    from wizard import prompter, steps
+    from wizard.ui import prompter, steps
 
     _reject_fixed_problems(request, project, answers)
     timeout, _ = parse_positive_int(
@@ -932,7 +933,7 @@ def _interactive(request: Request, project: Project, answers: Answers, ui: UI) -
 def _ask_required(project: Project, resolved: Resolved, session: Any) -> bool:
     """Ask for each variable the base requires that nothing sets; True when something was asked.
     The answers are written to .env (the one file that may hold a secret)."""
-    from wizard import prompter
+    from wizard.ui import prompter
 
     missing = unset_required_variables(project, resolved.config, os.environ)
     if not missing:
@@ -956,7 +957,7 @@ def _detect_gpus_in_background() -> Callable[[], Any]:
     """Start GPU detection now; the returned function waits for its result (step 1 needs it)."""
     import threading
 
-    from wizard.gpu import detect_gpus
+    from wizard.host.gpu import detect_gpus
 
     result: list[Any] = []
     thread = threading.Thread(target=lambda: result.append(detect_gpus()), daemon=True)
@@ -995,8 +996,8 @@ def _reject_fixed_problems(request: Request, project: Project, answers: Answers)
 
 
 def _interactive_ports(project: Project, resolved: Resolved, session: Any, ui: UI) -> Resolved:
-    from wizard import prompter
-    from wizard.model import parse_port
+    from wizard.config.model import parse_port
+    from wizard.ui import prompter
 
     while True:
         blocking, warnings, notes = port_verdicts(project, resolved.config)
@@ -1038,7 +1039,7 @@ def _free_port_after(taken: PublishedPort, avoid: set[int] | frozenset[int] = fr
     IPv6 one included), as the port check that follows; skips the stack's other ports."""
     from dataclasses import replace as moved
 
-    from wizard.ports import check_port
+    from wizard.host.ports import check_port
 
     for candidate in range(taken.port + 1, min(taken.port + 200, 65536)):
         if candidate not in avoid and check_port(moved(taken, port=candidate), "0.0.0.0").free:

@@ -179,9 +179,15 @@ class Config:
     @property
     def host_address(self) -> str:
         """The address the wizard uses from the host to reach what the stack publishes."""
-        if self.bind_address in ("0.0.0.0", ""):
-            return "127.0.0.1"
-        return "::1" if self.bind_address == "::" else self.bind_address
+        return host_address(self.bind_address)
+
+
+def host_address(bind_address: str) -> str:
+    """The address to connect to for a port published at `bind_address`: an address of every
+    interface (0.0.0.0, ::) is reached on its loopback."""
+    if bind_address in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    return "::1" if bind_address == "::" else bind_address
 
 
 # --- validation: each returns a problem sentence or None ---------------------------------------

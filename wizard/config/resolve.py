@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wizard.answers import SECRETS, Answers, Source, secret_file_key, secret_file_label
-from wizard.contract import profile
-from wizard.envfile import EnvValueError, quote_value
-from wizard.model import (
+from wizard.config.answers import SECRETS, Answers, Source, secret_file_key, secret_file_label
+from wizard.config.contract import profile
+from wizard.config.model import (
     BUNDLED_HOST,
     BUNDLED_PORT,
     DEFAULT_DB_TIMEOUT,
@@ -47,6 +46,7 @@ from wizard.model import (
     parse_positive_int,
     weak_secret,
 )
+from wizard.files.envfile import EnvValueError, quote_value
 
 DOCS_ROOT = "/mnt/docs"
 

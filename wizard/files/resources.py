@@ -18,7 +18,7 @@ POSTGRES_COMPOSE = "docker-compose.postgres.yml"
 
 @cache
 def data_root() -> Path:
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # wizard/, above wizard/files/
     bundled = package / "_data"
     return bundled if bundled.is_dir() else package.parent
 
@@ -33,7 +33,7 @@ def postgres_compose() -> str:
 
 @cache
 def stack_profile() -> Mapping[str, Any]:
-    """templates/stack.yaml as data (wizard.contract gives it shape)."""
+    """templates/stack.yaml as data (wizard.config.contract gives it shape)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: several times faster
     data = yaml.load(template("stack.yaml"), Loader=loader) or {}
     return data if isinstance(data, dict) else {}

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from wizard.contract import profile
-from wizard.model import MAX_SECRET_BYTES, SECRET_LIMIT, InputError
+from wizard.config.contract import profile
+from wizard.config.model import MAX_SECRET_BYTES, SECRET_LIMIT, InputError
 
 
 class Source(StrEnum):

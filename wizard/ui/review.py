@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from wizard.answers import Source
-from wizard.contract import profile
-from wizard.envfile import EnvEntry, EnvParseError, export_prefix, parse_env
-from wizard.model import Deployment, PostgresMode
-from wizard.render import ENV_KEYS, SECRET_ENV_KEYS
-from wizard.resolve import Resolved
-from wizard.writer import PlannedFile
+from wizard.config.answers import Source
+from wizard.config.contract import profile
+from wizard.config.model import Deployment, PostgresMode
+from wizard.config.resolve import Resolved
+from wizard.files.envfile import EnvEntry, EnvParseError, export_prefix, parse_env
+from wizard.files.render import ENV_KEYS, SECRET_ENV_KEYS
+from wizard.files.writer import PlannedFile
 
 # .env keys whose values may appear in a diff; any other key's value (secrets, and keys a person
 # added by hand, which may be API tokens) is redacted.
@@ -201,7 +201,7 @@ def _redacted_comments(chunk: str) -> str:
 
 @cache
 def _template_comments() -> frozenset[str]:
-    from wizard import resources
+    from wizard.files import resources
 
     lines = resources.template("env.template").splitlines()
     return frozenset(line for line in lines if line.lstrip().startswith("#"))

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     # Only a type here: the message of an interrupt must not need the modules behind it.
-    from wizard.review import Row
+    from wizard.ui.review import Row
 
 # Each kind of message: its prefix, and its ANSI colour on a terminal.
 PREFIXES = {"info": "", "success": "✓ ", "warn": "! ", "problem": "✗ ", "error": "error: "}

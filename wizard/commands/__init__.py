@@ -1,0 +1,1 @@
+"""The commands: each turns a request into a result (setup, check, rotation)."""

@@ -1,0 +1,1 @@
+"""Answers in layers, the stack's contract, and the one validated Config."""

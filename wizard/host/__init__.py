@@ -1,0 +1,1 @@
+"""Checks of the host: ports, the database, GPUs, document directories, Docker."""

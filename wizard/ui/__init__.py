@@ -1,0 +1,1 @@
+"""What the person sees: prompts, the five steps, the review, the one place that prints."""
