@@ -638,7 +638,7 @@ def test_show_masks_secrets_and_says_where_each_value_came_from(project: Path) -
         assert_no_secret(done.stdout + done.stderr, password, jwt)
     table = {
         cells[0]: cells[1:]
-        for line in shown.stderr.splitlines()
+        for line in shown.stdout.splitlines()  # the command's own output
         # Setting, value, source: nothing is being changed, so no "changed" column.
         if len(cells := [cell.strip() for cell in re.split(r"[│┃]", line)[1:-1]]) == 3
     }

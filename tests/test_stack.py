@@ -472,3 +472,20 @@ def test_a_variable_required_only_to_be_set_may_be_empty(stack: Path) -> None:
         )
     )
     setup(stack, "--doc-dir", "docs", env={"FLOWER_PASSWORD": ""})  # compose accepts it too
+
+
+def test_show_and_check_print_their_output_on_stdout(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs")
+
+    shown = run_wizard(["show"], cwd=stack)
+    checked = run_wizard(["check"], cwd=stack)
+    as_json = run_wizard(["check", "--json"], cwd=stack)
+
+    assert shown.returncode == 0, shown.stderr
+    assert "Configuration of" in shown.stdout and "Redis password" in shown.stdout
+    assert "settings reach" in checked.stdout
+    assert json.loads(as_json.stdout)["checks"]  # still exactly one JSON object
+    secrets = read_env(stack)
+    for key in (*STACK_SECRETS, "POSTGRES_PASSWORD", "JWT_SECRET_KEY"):
+        for output in (shown, checked, as_json):
+            assert str(secrets[key]) not in output.stdout + output.stderr

@@ -289,9 +289,12 @@ def check(
         if problems:
             raise InputError(problems)
         report = run_checks(project_dir.resolve(), db_timeout=db_timeout, wait_seconds=wait)
+        rows = [(r.name, r.status.value, r.detail) for r in report.results]
         if json_output:
-            print_json(report.as_json())
-        UI().checks([(r.name, r.status.value, r.detail) for r in report.results])
+            print_json(report.as_json())  # the one object on stdout; the table for people
+            UI().checks(rows, output=False)
+        else:
+            UI().checks(rows)
         return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
     _run(body, json_output)
@@ -333,7 +336,7 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
             settings["sources"].pop("create_doc_dirs", None)
             print_json(settings)
         table = rows(resolved, project.env, project.env)
-        ui.review_table(table, title=f"Configuration of {root}")
+        ui.review_table(table, title=f"Configuration of {root}", output=not json_output)
         if warning := unreached_warning(project, resolved.config, table):
             ui.warn(warning)
         for missing in resolved.create_dirs:

@@ -25,13 +25,11 @@ from wizard.config.model import (
     DatabaseSettings,
     InputError,
     PostgresMode,
-    parse_choice,
-    parse_port,
 )
 from wizard.config.resolve import Resolved, build, existing_answers
-from wizard.files.compose import ComposeError
 from wizard.files.project import ENV_NAME, Project, load_project
 from wizard.files.render import ENV_KEYS, env_values, setting_readers, unset_required
+from wizard.host.targets import target_for_env
 
 if TYPE_CHECKING:
     from wizard.host.database import DbCheck, DbTarget
@@ -314,59 +312,42 @@ def _resolve(project: Project, add: _Add) -> Resolved | None:
 
 
 def _check_ports(project: Project, resolved: Resolved, database: DbCheck | None, add: _Add) -> None:
-    from wizard.commands.setup import planned_ports
-    from wizard.host.ports import check_ports
+    from wizard.host.port_plan import Verdict, judge_ports
 
-    try:
-        ports = planned_ports(project, resolved.config)
-    except ComposeError as exc:
-        add("ports", Status.FAIL, str(exc))
-        return
-    if not ports:
-        add("ports", Status.SKIP, "the compose files publish no host ports")
     bundled = resolved.config.database.mode is PostgresMode.BUNDLED
-    for status in check_ports(ports, default_address="0.0.0.0"):
-        where = f"{status.port.host_ip or '0.0.0.0'}:{status.port.port} ({status.port.service})"
-        if status.free:
-            add("port", Status.OK, f"{where} is free")
-        elif status.ours:
-            add("port", Status.OK, f"{where} is in use by this stack")
-        elif (
-            bundled
-            and status.port.variable == "POSTGRES_HOST_PORT"
-            and database is not None
-            and database.ok
-        ):
-            # Whatever holds it (docker-proxy, podman's helpers, a port forward) logged this
-            # deployment's user in with its password: it is this deployment's database.
-            holder = status.holder.describe() if status.holder else "a process"
-            add(
-                "port",
-                Status.OK,
-                f"{where} is in use by {holder}, which answers as this deployment's database",
-            )
-        elif status.holder is not None and status.holder.pid is None:
-            add(
-                "port",
-                Status.WARN,
-                f"{where} is in use by a process the wizard cannot identify "
-                "(run as root to see it); fine if it is this stack",
-            )
-        else:
-            add("port", Status.FAIL, status.problem or f"{where} is taken")
+    try:
+        judged = judge_ports(
+            project,
+            resolved.config,
+            database_answers=bundled and database is not None and database.ok,
+        )
+    except InputError as exc:
+        for problem in exc.problems:
+            add("ports", Status.FAIL, problem)
+        return
+    if not judged:
+        add("ports", Status.SKIP, "the compose files publish no host ports")
+    levels = {
+        Verdict.FREE: Status.OK,
+        Verdict.OURS: Status.OK,
+        Verdict.UNSURE: Status.WARN,
+        Verdict.TAKEN: Status.FAIL,
+    }
+    for judgement in judged:
+        add("port", levels[judgement.verdict], judgement.message)
 
 
 def _check_database(
     project: Project, resolved: Resolved | None, timeout: int, wait_seconds: float, add: _Add
 ) -> DbCheck | None:
     """Connect as the app's user; None (and a skipped row) when .env cannot say where to."""
-    from wizard.commands.setup import host_target
     from wizard.host.database import check_database, wait_for_database
+    from wizard.host.targets import target_for
 
     mode = project.env.get("POSTGRES_MODE", "")
     label = "database (bundled)" if mode == PostgresMode.BUNDLED.value else "database"
     if resolved is not None:
-        target: DbTarget | None = host_target(resolved.config)
+        target: DbTarget | None = target_for(resolved.config)
         reason = ""
     else:
         target, reason = env_target(project.env)
@@ -393,48 +374,5 @@ def _check_database(
 
 
 def env_target(env: Mapping[str, str]) -> tuple[DbTarget | None, str]:
-    """Where the wizard reaches the database, read straight from .env values.
-
-    For a .env whose other settings are invalid: (target, "") or (None, why not).
-    """
-    from wizard.host.database import DbTarget
-
-    mode, _ = parse_choice(PostgresMode, env.get("POSTGRES_MODE", ""), "POSTGRES_MODE")
-    if mode is None:
-        return None, "POSTGRES_MODE is not bundled or external"
-    keys = ["POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD"]
-    if mode is PostgresMode.BUNDLED:
-        keys.append("POSTGRES_HOST_PORT")
-        port_key = "POSTGRES_HOST_PORT"
-    else:
-        keys += ["POSTGRES_HOST", "POSTGRES_PORT"]
-        port_key = "POSTGRES_PORT"
-    absent = [key for key in keys if not env.get(key)]
-    if absent:
-        return None, f"{', '.join(absent)} missing from .env"
-    port, problem = parse_port(env[port_key], port_key)
-    if port is None:
-        return None, problem or f"{port_key} is not a port"
-    if mode is PostgresMode.BUNDLED:
-        bind = env.get("BIND_ADDRESS", "") or "127.0.0.1"
-        host, sslmode, sslrootcert = (
-            "127.0.0.1" if bind == "0.0.0.0" else bind,
-            "prefer",
-            "",
-        )
-    else:
-        host = env["POSTGRES_HOST"]
-        sslmode = env.get("POSTGRES_SSLMODE", "") or "prefer"
-        sslrootcert = env.get("POSTGRES_SSLROOTCERT", "")
-    return (
-        DbTarget(
-            host=host,
-            port=port,
-            dbname=env["POSTGRES_DB"],
-            user=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"],
-            sslmode=sslmode,
-            sslrootcert=sslrootcert,
-        ),
-        "",
-    )
+    """Where the wizard reaches the database, read straight from .env values (host.targets)."""
+    return target_for_env(env)

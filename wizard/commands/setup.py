@@ -31,26 +31,25 @@ from wizard.config.model import (
 )
 from wizard.config.resolve import Resolved, build, existing_answers, is_placeholder
 from wizard.files import resources
-from wizard.files.compose import ComposeError, PublishedPort, port_conflicts, published_ports
-from wizard.files.project import OVERRIDE_NAME, Project, load_project, read_file, split_compose_file
+from wizard.files.compose import PublishedPort
+from wizard.files.project import OVERRIDE_NAME, Project, load_project, read_file
 from wizard.files.render import (
     OVERRIDE_HEADER,
-    compose_files,
-    compose_paths,
     env_values,
     plan,
-    render_override,
     setting_readers,
     unset_required,
     unset_required_variables,
 )
 from wizard.files.writer import PlannedFile, WriteResult, project_lock, write_files
+from wizard.host.port_plan import Verdict, checked_planned_ports, judge_ports, planned_ports
+from wizard.host.targets import target_for, target_for_answers
 from wizard.ui.console import UI
 from wizard.ui.review import Row, diff, mask, rows, source_label, unreached
 
 if TYPE_CHECKING:
     # Imported where used: a run that never connects or checks ports does not pay for them.
-    from wizard.host.database import DbCheck, DbTarget
+    from wizard.host.database import DbCheck
     from wizard.host.ports import PortStatus
 
 
@@ -102,172 +101,39 @@ class Outcome:
     next_steps: list[str] = field(default_factory=list)
 
 
-# --- database targets ---------------------------------------------------------------------------
-
-
-def host_target(config: Config, password: str | None = None) -> DbTarget:
-    """The database as the wizard reaches it from this host (bundled: via its published port)."""
-    from wizard.host.database import DbTarget
-
-    db = config.database
-    if db.mode is PostgresMode.BUNDLED:
-        return DbTarget(
-            host=config.host_address,
-            port=db.host_port,
-            dbname=db.name,
-            user=db.user,
-            password=db.password if password is None else password,
-            sslmode="prefer",
-        )
-    return DbTarget(
-        host=db.host,
-        port=db.port,
-        dbname=db.name,
-        user=db.user,
-        password=db.password if password is None else password,
-        sslmode=db.sslmode.value,
-        sslrootcert=db.sslrootcert,
-    )
-
-
 def check_answers_database(answers: Answers, timeout: int) -> DbCheck:
-    """Step 2's connection check: the external server as the answers so far describe it.
+    """Step 2's connection check: the external server as the answers so far describe it. A
+    value the check cannot use is a failed check naming it, never an exception."""
+    from wizard.host.database import DbCheck, DbProblem, check_database
 
-    A value the check cannot use (a port that is not a number, an unknown sslmode, no
-    password) is a failed check naming it, never an exception.
-    """
-    from wizard.config.model import SslMode, parse_choice, parse_port
-    from wizard.host.database import DbCheck, DbProblem, DbTarget, check_database
-
-    user = str(answers.value("postgres_user") or "docsearch")
-    port, port_problem = parse_port(answers.value("postgres_port") or 5432, "port")
-    sslmode, sslmode_problem = parse_choice(
-        SslMode, answers.value("postgres_sslmode") or SslMode.PREFER.value, "sslmode"
-    )
-    password = str(answers.value("postgres_password") or "")
-    problem = port_problem or sslmode_problem
-    if not problem and not password:
-        problem = (
-            f"No password was given for the external server; enter the password of role {user}."
-        )
-    if problem or port is None or sslmode is None:
+    target, problem = target_for_answers(answers)
+    if target is None:
+        no_password = not answers.value("postgres_password")
         return DbCheck(
             ok=False,
-            problem=DbProblem.AUTH if not password else DbProblem.OTHER,
-            message=problem or "the connection settings are incomplete",
+            problem=DbProblem.AUTH if no_password else DbProblem.OTHER,
+            message=problem,
             server_version=None,
             can_create=None,
         )
-    target = DbTarget(
-        host=str(answers.value("postgres_host") or "").strip(),
-        port=port,
-        dbname=str(answers.value("postgres_db") or "docsearch"),
-        user=user,
-        password=password,
-        sslmode=sslmode.value,
-        sslrootcert=os.path.expanduser(str(answers.value("postgres_sslrootcert") or "").strip()),
-    )
     return check_database(target, timeout)
-
-
-# --- ports ---------------------------------------------------------------------------------------
-
-
-def planned_ports(project: Project, config: Config) -> list[PublishedPort]:
-    """Every host port the configuration will publish, the wizard's override as it is about to
-    be written (it binds the base's ports to the chosen address)."""
-    names = [name for name in compose_files(project, config) if name != OVERRIDE_NAME]
-    env = {**project.env, **env_values(project, config)}
-    override_path = project.root / OVERRIDE_NAME
-    return published_ports(
-        [*compose_paths(project, names), override_path],
-        env,
-        {override_path: render_override(project, config)},
-    )
-
-
-def checked_planned_ports(project: Project, config: Config) -> list[PublishedPort]:
-    """planned_ports, refusing (InputError, exit 2) a configuration in which two services ask
-    for one host port: that is found before writing, whether or not ports are checked."""
-    try:
-        ports = planned_ports(project, config)
-    except ComposeError as exc:
-        raise InputError([str(exc)]) from None
-    problems = conflict_problems(ports)
-    if problems:
-        raise InputError(problems)
-    return ports
-
-
-def conflict_problems(ports: list[PublishedPort]) -> list[str]:
-    """One sentence for each host port that two services would publish: compose starts one of
-    them and the other fails with "port is already allocated"."""
-    problems = []
-    for first, second in port_conflicts(ports):
-        movable = next((p.variable for p in (first, second) if p.variable), None)
-        flag = _PORT_FLAGS.get(movable or "", movable)
-        remedy = f"choose another with {flag}" if flag else "change one of them"
-        problems.append(
-            f"{flag or 'ports'}: host port {first.port}/{first.protocol} is published by both "
-            f"{first.service} and {second.service}; {remedy}"
-        )
-    return problems
-
-
-# The setting behind a port variable, for messages.
-_PORT_FLAGS = {"POSTGRES_HOST_PORT": "--postgres-host-port"}
 
 
 def port_verdicts(
     project: Project, config: Config
 ) -> tuple[list[PortStatus], list[PortStatus], list[str]]:
-    """(blocking, warnings, notes). On a re-run, ports this stack holds are not conflicts; on a
-    first install every taken port is (a running container there is another stack's)."""
-    from wizard.host.ports import check_ports
-
-    ports = checked_planned_ports(project, config)
+    """(blocking, warnings, notes) by the one rule (host.port_plan.judge)."""
     blocking: list[PortStatus] = []
     warnings: list[PortStatus] = []
     notes: list[str] = []
-    published = _current_ports(project)  # none on a first install
-    current = {(p.host_ip, p.port) for p in published}
-    # By number: when a re-run moves the bind address, this stack's running container holds the
-    # port at the old address until compose recreates it.
-    current_numbers = {(p.port, p.protocol) for p in published}
-    for status in check_ports(ports, default_address="0.0.0.0"):
-        if status.free:
-            continue
-        if status.ours and (status.port.port, status.port.protocol) in current_numbers:
-            notes.append(f"port {status.port.port} is in use by this stack (docker-proxy)")
-        elif (
-            project.configured
-            and status.holder is not None
-            and status.holder.pid is None
-            and ((status.port.host_ip, status.port.port) in current)
-        ):
-            # Unchanged port, holder unknown (not root): most likely this stack's own.
-            warnings.append(status)
-        else:
-            blocking.append(status)
+    for judged in judge_ports(project, config):
+        if judged.verdict is Verdict.OURS:
+            notes.append(judged.message)
+        elif judged.verdict is Verdict.UNSURE:
+            warnings.append(judged.status)
+        elif judged.verdict is Verdict.TAKEN:
+            blocking.append(judged.status)
     return blocking, warnings, notes
-
-
-def _current_ports(project: Project) -> list[PublishedPort]:
-    """The ports the configuration on disk publishes now (what compose would load)."""
-    if not project.configured:
-        return []
-    names = split_compose_file(project.env.get("COMPOSE_FILE", ""))
-    if not names:
-        # Without COMPOSE_FILE compose loads its defaults: the base file and an override.
-        names = [
-            path.name
-            for path in (project.base_file, project.own_override, project.root / OVERRIDE_NAME)
-            if path is not None
-        ]
-    try:
-        return published_ports(compose_paths(project, names), project.env)
-    except ComposeError:
-        return []
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -597,7 +463,7 @@ def _non_interactive_checks(project: Project, resolved: Resolved, ui: UI) -> Non
     if config.database.mode is PostgresMode.EXTERNAL and not resolved.option("skip_db_check"):
         from wizard.host.database import check_database
 
-        target = host_target(config)
+        target = target_for(config)
         with ui.status(f"Connecting to PostgreSQL at {target.where}"):
             result = check_database(target, resolved.db_timeout)
         if not result.ok:
@@ -640,7 +506,7 @@ def _validate_correction(resolved: Resolved, ui: UI) -> None:
             "`wizard check` once the server runs."
         )
         return
-    result = check_database(host_target(resolved.config), resolved.db_timeout)
+    result = check_database(target_for(resolved.config), resolved.db_timeout)
     if result.ok:
         ui.success("The corrected PostgreSQL password connects.")
     elif result.problem is DbProblem.AUTH:
@@ -684,7 +550,7 @@ def _apply_password_rotation(
     from wizard.host.database import DbProblem, PasswordChangeError, change_password, check_database
 
     config = resolved.config
-    old = host_target(config, password=resolved.previous_password)
+    old = target_for(config, password=resolved.previous_password)
     previous, new_password = resolved.previous_password, config.database.password
 
     def set_back(reason: BaseException) -> None:
@@ -695,7 +561,7 @@ def _apply_password_rotation(
             # A second Ctrl-C (or SIGTERM) must not cut the set-back short: held until it ends.
             with _signals_held():
                 change_password(
-                    host_target(config, password=new_password), previous, resolved.db_timeout
+                    target_for(config, password=new_password), previous, resolved.db_timeout
                 )
         except PasswordChangeError as exc:
             if not exc.logged_in and exc.check.problem is DbProblem.AUTH:
@@ -823,7 +689,7 @@ def _start_database(request: Request, resolved: Resolved, ui: UI, outcome: Outco
 
     # 60 s: a first start initialises the data volume before the server accepts connections.
     with ui.status("Waiting for PostgreSQL to accept connections"):
-        result = wait_for_database(host_target(config), resolved.db_timeout, 60)
+        result = wait_for_database(target_for(config), resolved.db_timeout, 60)
     outcome.checks.append({"name": "database", "ok": result.ok, "detail": result.message})
     if not result.ok:
         raise CheckFailed(

@@ -112,7 +112,9 @@ def judge(
         return PortJudgement(status, Verdict.FREE, f"{where} is free")
     numbers = {(p.port, p.protocol) for p in current}
     if status.ours and (port.port, port.protocol) in numbers:
-        return PortJudgement(status, Verdict.OURS, f"port {port.port} is in use by this stack")
+        return PortJudgement(
+            status, Verdict.OURS, f"port {port.port} is in use by this stack (docker-proxy)"
+        )
     if database_answers and port.variable == "POSTGRES_HOST_PORT":
         # Whatever holds it (docker-proxy, podman's helpers, a port forward) logged this
         # deployment's user in with its password: it is this deployment's database.

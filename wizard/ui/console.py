@@ -1,5 +1,6 @@
-"""The one place that prints for people. Everything goes to stderr: stdout carries only --json
-and a command's own output (a list, a generated password or key: `print_text`).
+"""The one place that prints for people: progress and messages on stderr; on stdout only a
+command's own output (the tables of `show` and `check`, a list, a generated password or key,
+or one --json object).
 
 Nothing printed here ever holds a secret: callers pass masked or redacted text.
 """
@@ -32,6 +33,18 @@ class UI:
     def __init__(self, *, color: bool | None = None) -> None:
         self.terminal = sys.stderr.isatty() if color is None else color
         self._console: Console | None = None
+        self._output: Console | None = None
+
+    @property
+    def output(self) -> Console:
+        """stdout, for a command's own output (`wizard show > f` holds the table)."""
+        if self._output is None:
+            from rich.console import Console
+
+            self._output = Console(
+                highlight=False, no_color=not sys.stdout.isatty(), soft_wrap=False
+            )
+        return self._output
 
     @property
     def console(self) -> Console:
@@ -157,7 +170,10 @@ class UI:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
 
-    def review_table(self, rows: Sequence[Row], title: str = "Review") -> None:
+    def review_table(
+        self, rows: Sequence[Row], title: str = "Review", *, output: bool = False
+    ) -> None:
+        """The review table; on stdout with `output` (a command's result), else on stderr."""
         from rich.table import Table
         from rich.text import Text
 
@@ -172,7 +188,7 @@ class UI:
         for row in rows:
             mark = ["changed" if row.changed else ""] if marked else []
             table.add_row(row.setting, Text(row.value), row.source, *mark)
-        self.console.print(table)
+        (self.output if output else self.console).print(table)
 
     def diff(self, text: str) -> None:
         codes = {"+": "32", "-": "31", "@": "36"}
@@ -180,8 +196,11 @@ class UI:
             code = "1" if line.startswith(("+++", "---")) else codes.get(line[:1], "")
             self._plain(self._ansi(line, code) if code else line)
 
-    def checks(self, results: Sequence[tuple[str, str, str]], title: str = "Checks") -> None:
-        """(check, status, detail) rows; status is ok / warn / fail / skip."""
+    def checks(
+        self, results: Sequence[tuple[str, str, str]], title: str = "Checks", *, output: bool = True
+    ) -> None:
+        """(check, status, detail) rows; status is ok / warn / fail / skip. On stdout: the
+        command's own output (on stderr with `output` False)."""
         from rich.table import Table
         from rich.text import Text
 
@@ -192,7 +211,7 @@ class UI:
         table.add_column("Detail")
         for name, status, detail in results:
             table.add_row(name, Text(status, style=styles.get(status, "")), Text(detail))
-        self.console.print(table)
+        (self.output if output else self.console).print(table)
 
 
 def _ignore(count: int) -> None:
