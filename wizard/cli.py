@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from wizard.accounts import commands as accounts_commands
+from wizard.config.settings import SETTINGS
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -88,7 +89,32 @@ def interactive_session(non_interactive: bool) -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+def with_setting_flags(command: Any) -> Any:
+    """`command` with a `--key` option for each plain setting (config/settings.py) in place of
+    its `**settings`: typer reads the signature, and a new setting is then one row."""
+    import inspect
+
+    signature = inspect.signature(command)
+    fixed = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    added = [
+        inspect.Parameter(
+            setting.key,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[str | None, _opt(setting.help, setting.flag)],
+        )
+        for setting in SETTINGS
+    ]
+    command.__signature__ = signature.replace(parameters=[*fixed, *added])
+    command.__annotations__ = {
+        **{k: v for k, v in command.__annotations__.items() if k != "settings"},
+        **{p.name: p.annotation for p in added},
+    }
+    return command
+
+
 @app.command(epilog=EXIT_CODES_HELP)
+@with_setting_flags
 def setup(
     project_dir: ProjectDir = Path("."),
     non_interactive: Annotated[
@@ -155,13 +181,6 @@ def setup(
             "--rotate",
         ),
     ] = None,
-    token_expiry_minutes: Annotated[
-        str | None, _opt("Access-token lifetime (default 1440).")
-    ] = None,
-    log_level: Annotated[str | None, _opt("DEBUG, INFO (default), WARNING or ERROR.")] = None,
-    bind_address: Annotated[
-        str | None, _opt("Address published ports bind to (default 127.0.0.1).")
-    ] = None,
     db_timeout: Annotated[
         str | None, _opt("Seconds per database connection attempt (default 5).")
     ] = None,
@@ -170,9 +189,13 @@ def setup(
     start_db: Annotated[
         bool | None, _opt("Start the bundled PostgreSQL and validate it (needs docker).")
     ] = None,
+    # One flag per row of wizard/config/settings.py (`with_setting_flags` below).
+    **settings: str | None,
 ) -> None:
     """Run the five steps (or take every answer from flags, WIZARD_* variables, --answers)."""
     flags = {key: value for key, value in locals().items() if value is not None}
+    flags.pop("settings", None)
+    flags.update({key: value for key, value in settings.items() if value is not None})
     for meta in ("project_dir", "non_interactive", "answers", "json_output"):
         flags.pop(meta, None)
     if not doc_dir:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wizard.commands import rotation
-from wizard.config.answers import OPTION_BY_KEY, Answers, Source
+from wizard.config.answers import Answers, Source
 from wizard.config.contract import answer_defaults, documents_root, gpu_reservations, profile
 from wizard.config.model import (
     DEFAULT_DB_TIMEOUT,
@@ -27,9 +27,11 @@ from wizard.config.model import (
     Config,
     InputError,
     PostgresMode,
+    Problem,
     parse_positive_int,
 )
 from wizard.config.resolve import Resolved, build, existing_answers, is_placeholder
+from wizard.config.settings import SETTINGS
 from wizard.files import resources
 from wizard.files.compose import PublishedPort
 from wizard.files.project import OVERRIDE_NAME, Project, load_project, read_file
@@ -847,17 +849,9 @@ def _reject_fixed_problems(request: Request, project: Project, answers: Answers)
             documents_root=documents_root(project.base_services),
         )
     except InputError as exc:
-        labels = []
-        for key in OPTION_BY_KEY:
-            source = answers.source(key)
-            if source is Source.FLAG:
-                labels += [f"--{key.replace('_', '-')}", f"--{key.replace('_', '-')}-file"]
-            elif source is Source.ENV:
-                labels.append(f"WIZARD_{key.upper()}")
-            elif source is Source.FILE:
-                labels.append(f"{key} in the answers file")
-        fixed = [problem for problem in exc.problems if problem.startswith(tuple(labels))]
-        if fixed and labels:
+        given = {Source.FLAG.value, Source.ENV.value, Source.FILE.value}
+        fixed: list[str] = [p for p in exc.problems if isinstance(p, Problem) and p.source in given]
+        if fixed:
             raise InputError(fixed) from None
 
 
@@ -935,12 +929,14 @@ def settings_json(resolved: Resolved) -> dict[str, Any]:
         },
         "documents": [{"source": str(d.source), "target": d.target} for d in config.documents],
         "jwt_secret": mask(config.jwt_secret),
-        "token_expiry_minutes": config.token_expiry_minutes,
-        "log_level": config.log_level.value,
-        "bind_address": config.bind_address,
+        **{s.key: _json_value(config.values[s.key]) for s in SETTINGS},
         "secrets": {key: mask(value) for key, value in config.secrets.items()},
         "sources": {key: source_label(source, key) for key, source in resolved.sources.items()},
     }
+
+
+def _json_value(value: Any) -> Any:
+    return value if isinstance(value, int | bool) or value is None else str(value)
 
 
 def outcome_json(outcome: Outcome) -> dict[str, Any]:

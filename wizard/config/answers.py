@@ -20,6 +20,7 @@ import yaml
 
 from wizard.config.contract import profile
 from wizard.config.model import MAX_SECRET_BYTES, SECRET_LIMIT, InputError
+from wizard.config.settings import SETTINGS
 
 
 class Source(StrEnum):
@@ -71,9 +72,7 @@ OPTIONS: tuple[Option, ...] = (
     # The stack's other secrets (templates/stack.yaml): `--rotate KEY`, or a value from WIZARD_KEY.
     Option("rotate", kind="list"),
     *(Option(secret.answer, secret=True) for secret in profile().secrets),
-    Option("token_expiry_minutes"),
-    Option("log_level"),
-    Option("bind_address"),
+    *(Option(setting.key) for setting in SETTINGS),
     Option("db_timeout"),
     Option("skip_db_check", kind="bool"),
     Option("skip_port_check", kind="bool"),

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 MIN_POSTGRES_PASSWORD = 16
@@ -65,6 +65,20 @@ class LogLevel(StrEnum):
     INFO = "INFO"
     WARNING = "WARNING"
     ERROR = "ERROR"
+
+
+class Problem(str):
+    """One problem sentence (a str, as it is printed) that also says which answer it is about and
+    where that answer came from (a Source value: "flag", "environment", ...), so that code can
+    decide by those and never by the wording."""
+
+    key: str | None
+    source: str | None
+
+    def __new__(cls, text: str, *, key: str | None = None, source: str | None = None) -> Problem:
+        problem = super().__new__(cls, text)
+        problem.key, problem.source = key, source
+        return problem
 
 
 class InputError(Exception):
@@ -167,14 +181,25 @@ class Config:
     database: DatabaseSettings
     documents: tuple[DocumentDir, ...]
     jwt_secret: str = field(repr=False)
-    token_expiry_minutes: int
-    log_level: LogLevel
-    bind_address: str
+    # The plain settings (config/settings.py), parsed, by answer key.
+    values: Mapping[str, Any]
     gpu_ids: tuple[str, ...] = ()
     # The stack's other secrets (templates/stack.yaml), by .env key.
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     # Variables the base requires that the wizard has no setting for, as answered at the prompt.
     required_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def token_expiry_minutes(self) -> int:
+        return int(self.values["token_expiry_minutes"])
+
+    @property
+    def log_level(self) -> LogLevel:
+        return LogLevel(self.values["log_level"])
+
+    @property
+    def bind_address(self) -> str:
+        return str(self.values["bind_address"])
 
     @property
     def host_address(self) -> str:

@@ -22,15 +22,14 @@ from wizard.config.model import (
     BUNDLED_PORT,
     DEFAULT_DB_TIMEOUT,
     MAX_DB_TIMEOUT,
-    MAX_TOKEN_EXPIRY_MINUTES,
     PLACEHOLDERS,
     Config,
     DatabaseSettings,
     Deployment,
     DocumentDir,
     InputError,
-    LogLevel,
     PostgresMode,
+    Problem,
     SslMode,
     check_fernet_key,
     check_jwt_secret,
@@ -39,13 +38,13 @@ from wizard.config.model import (
     check_url_safe_secret,
     generate_fernet_key,
     generate_secret,
-    parse_bind_address,
     parse_bool,
     parse_choice,
     parse_port,
     parse_positive_int,
     weak_secret,
 )
+from wizard.config.settings import SETTINGS
 from wizard.files.envfile import EnvValueError, quote_value
 
 DOCS_ROOT = "/mnt/docs"
@@ -57,10 +56,8 @@ DEFAULTS: Mapping[str, Any] = {
     "postgres_db": "docsearch",
     "postgres_user": "docsearch",
     "postgres_host_port": str(BUNDLED_PORT),
-    "bind_address": "127.0.0.1",
-    "token_expiry_minutes": "1440",
-    "log_level": LogLevel.INFO.value,
     "db_timeout": str(DEFAULT_DB_TIMEOUT),
+    **{setting.key: setting.default for setting in SETTINGS},
 }
 
 # .env key -> answer key, for the keys whose value is an answer as written.
@@ -75,10 +72,8 @@ ENV_ANSWERS: Mapping[str, str] = {
     "POSTGRES_SSLROOTCERT": "postgres_sslrootcert",
     "POSTGRES_HOST_PORT": "postgres_host_port",
     "POSTGRES_BUNDLED_PASSWORD": "postgres_bundled_password",
-    "BIND_ADDRESS": "bind_address",
     "JWT_SECRET_KEY": "jwt_secret",
-    "ACCESS_TOKEN_EXPIRE_MINUTES": "token_expiry_minutes",
-    "LOG_LEVEL": "log_level",
+    **{setting.env_key: setting.key for setting in SETTINGS},
 }
 
 
@@ -221,16 +216,21 @@ class _Collector:
             return f"{key} in the answers file"
         return name
 
+    def problem(self, key: str, text: str) -> None:
+        """A problem sentence about answer `key`, knowing where that answer came from."""
+        source = self.sources.get(key)
+        self.problems.append(Problem(text, key=key, source=source.value if source else None))
+
     def take(self, key: str, parser: Any, *args: Any) -> Any:
         raw = self.raw(key)
         if isinstance(raw, Unreadable):
-            self.problems.append(f"{self.label(key)}: {raw.text!r} {raw.remedy}")
+            self.problem(key, f"{self.label(key)}: {raw.text!r} {raw.remedy}")
             return None
         value, problem = (
             parser(*args, raw, self.label(key)) if args else parser(raw, self.label(key))
         )
         if problem:
-            self.problems.append(problem)
+            self.problem(key, problem)
         return value
 
 
@@ -253,12 +253,7 @@ def build(
         options[key] = bool(c.take(key, parse_bool)) if c.raw(key) is not None else False
 
     deployment = c.take("deployment", parse_choice, Deployment)
-    log_level = c.take("log_level", parse_choice, LogLevel)
-    bind_address = c.take("bind_address", parse_bind_address)
-    expiry = c.take(
-        "token_expiry_minutes",
-        lambda v, f: parse_positive_int(v, f, maximum=MAX_TOKEN_EXPIRY_MINUTES),
-    )
+    values = {setting.key: c.take(setting.key, setting.parse) for setting in SETTINGS}
     db_timeout = c.take(
         "db_timeout", lambda v, f: parse_positive_int(v, f, minimum=2, maximum=MAX_DB_TIMEOUT)
     )
@@ -301,9 +296,7 @@ def build(
         database=database,
         documents=documents,
         jwt_secret=jwt_secret,
-        token_expiry_minutes=expiry,
-        log_level=log_level,
-        bind_address=bind_address,
+        values=values,
         gpu_ids=gpu_ids,
         secrets=secrets,
         required_env=_required_env(c),
@@ -330,7 +323,7 @@ def _required_env(c: _Collector) -> dict[str, str]:
         try:
             quote_value(str(key), str(value))
         except EnvValueError as exc:
-            c.problems.append(f"{key}: {exc}")
+            c.problem("required_env", f"{key}: {exc}")
             continue
         values[str(key)] = str(value)
     return values
@@ -353,10 +346,11 @@ def _rotate_keys(c: _Collector) -> set[str]:
             if key in names:
                 chosen.add(key)
             else:
-                c.problems.append(
+                c.problem(
+                    "rotate",
                     f"{c.label('rotate')}: {part!r} is not one of the stack's secrets; use "
                     f"{', '.join(sorted(names))} (the PostgreSQL password and the JWT secret "
-                    "have --rotate-postgres-password and --rotate-jwt-secret)"
+                    "have --rotate-postgres-password and --rotate-jwt-secret)",
                 )
     return chosen
 
@@ -368,9 +362,10 @@ def _gpu_ids(c: _Collector) -> tuple[str, ...]:
     ids = tuple(part.strip() for part in str(raw).split(",") if part.strip())
     # ASCII digits: str.isdigit() would take "²" for an index.
     if not all(re.fullmatch(r"[0-9]+", part) or part.startswith("GPU-") for part in ids):
-        c.problems.append(
+        c.problem(
+            "gpu_ids",
             f"{c.label('gpu_ids')}: {raw!r} is not a list of GPU indexes or UUIDs; "
-            "use e.g. 0,1 or all"
+            "use e.g. 0,1 or all",
         )
         return ()
     return ids
@@ -405,12 +400,12 @@ def _secret(
     if problem:
         if answer.source is Source.EXISTING:
             problem += f"; rotate it with {rotate_hint or '--rotate-' + key.replace('_', '-')}"
-        c.problems.append(problem)
+        c.problem(key, problem)
     else:
         try:
             quote_value(env_key, value)
         except EnvValueError as exc:
-            c.problems.append(f"{c.label(key)}: {exc}")
+            c.problem(key, f"{c.label(key)}: {exc}")
     return value, previous
 
 
@@ -445,9 +440,10 @@ def _database(
     user = str(c.raw("postgres_user") or "").strip()
     for key, value in (("postgres_db", name), ("postgres_user", user)):
         if not value or len(value) > 63 or _has_control_characters(value):
-            c.problems.append(
+            c.problem(
+                key,
                 f"{c.label(key)}: {value!r} is not a PostgreSQL name; use 1-63 characters "
-                "without control characters"
+                "without control characters",
             )
     host_port = c.take("postgres_host_port", parse_port)
     external = mode is PostgresMode.EXTERNAL
@@ -457,10 +453,11 @@ def _database(
     # external server, nor is an external server's a password the wizard chose.
     other_servers = switched and given is not None and given.source is Source.EXISTING
     if external and (given is None or other_servers):
-        c.problems.append(
+        c.problem(
+            "postgres_password",
             "--postgres-password-file: an external server needs the password of its role; give "
             "it with --postgres-password-file or WIZARD_POSTGRES_PASSWORD"
-            + (" (the one in the current .env is the bundled server's)" if other_servers else "")
+            + (" (the one in the current .env is the bundled server's)" if other_servers else ""),
         )
     existing = c.answers.layer(Source.EXISTING)
     # While an external server is used, the bundled server's password stays in .env: its data
@@ -499,15 +496,20 @@ def _database(
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]  # an IPv6 address as written in a URL; DATABASE_URL adds them back
         if not host:
-            c.problems.append(
-                "--postgres-host: an external PostgreSQL server needs a host name or address"
+            c.problem(
+                "postgres_host",
+                "--postgres-host: an external PostgreSQL server needs a host name or address",
             )
         elif re.search(r"[\s/@?#\[\]]", host) or _has_control_characters(host):
-            c.problems.append(f"{c.label('postgres_host')}: {host!r} is not a host name or address")
+            c.problem(
+                "postgres_host",
+                f"{c.label('postgres_host')}: {host!r} is not a host name or address",
+            )
         elif ":" in host and not _is_ipv6(host):
-            c.problems.append(
+            c.problem(
+                "postgres_host",
                 f"{c.label('postgres_host')}: {host!r} is not a host name or address; "
-                "give the port separately with --postgres-port"
+                "give the port separately with --postgres-port",
             )
         port = c.take("postgres_port", parse_port)
         sslmode = (
@@ -519,32 +521,36 @@ def _database(
         # compose would read a relative path from the project directory.
         if sslrootcert:
             if _has_control_characters(sslrootcert):
-                c.problems.append(
+                c.problem(
+                    "postgres_sslrootcert",
                     f"{c.label('postgres_sslrootcert')}: the path contains control characters; "
-                    "rename the file"
+                    "rename the file",
                 )
             elif not os.path.isfile(os.path.join(cwd, os.path.expanduser(sslrootcert))):
-                c.problems.append(
+                c.problem(
+                    "postgres_sslrootcert",
                     f"{c.label('postgres_sslrootcert')}: {sslrootcert} is not a file; "
-                    "give the path of the CA certificate (PEM)"
+                    "give the path of the CA certificate (PEM)",
                 )
             else:
                 sslrootcert = os.path.normpath(os.path.join(cwd, os.path.expanduser(sslrootcert)))
                 try:
                     quote_value("POSTGRES_SSLROOTCERT", sslrootcert)
                 except EnvValueError as exc:
-                    c.problems.append(f"{c.label('postgres_sslrootcert')}: {exc}")
+                    c.problem("postgres_sslrootcert", f"{c.label('postgres_sslrootcert')}: {exc}")
         elif sslmode is not None and sslmode.verifies:
-            c.problems.append(
+            c.problem(
+                "postgres_sslrootcert",
                 f"--postgres-sslrootcert: sslmode {sslmode.value} needs the CA certificate "
-                "file that signed the server's certificate"
+                "file that signed the server's certificate",
             )
     else:
         for key in ("postgres_host", "postgres_port", "postgres_sslrootcert"):
             if c.answers.given(key):
-                c.problems.append(
+                c.problem(
+                    key,
                     f"{c.label(key)}: applies only to an external server; "
-                    "add --postgres-mode external or leave it out"
+                    "add --postgres-mode external or leave it out",
                 )
         host, port = BUNDLED_HOST, BUNDLED_PORT
         # Inside the compose network the bundled server speaks plain TCP unless told otherwise.
@@ -552,10 +558,11 @@ def _database(
             c.take("postgres_sslmode", parse_choice, SslMode) if sslmode_raw else SslMode.DISABLE
         )
         if sslmode is not None and sslmode not in (SslMode.DISABLE, SslMode.PREFER):
-            c.problems.append(
+            c.problem(
+                "postgres_sslmode",
                 f"{c.label('postgres_sslmode')}: {sslmode.value} needs TLS, and the bundled "
                 "PostgreSQL (postgres:16-alpine) serves none, so the app could not connect; use "
-                "disable or prefer, or an external server that offers TLS"
+                "disable or prefer, or an external server that offers TLS",
             )
         sslrootcert = ""
     settings = DatabaseSettings(
@@ -583,9 +590,10 @@ def _documents(
     raw = c.raw("doc_dir")
     label = c.label("doc_dir")
     if not raw:
-        c.problems.append(
+        c.problem(
+            "doc_dir",
             "--doc-dir: at least one document directory is required (the documents to search); "
-            "give --doc-dir PATH, repeatable"
+            "give --doc-dir PATH, repeatable",
         )
         return (), ()
     paths = raw if isinstance(raw, list) else [raw]
@@ -604,9 +612,10 @@ def _documents(
         text = str(item).strip()
         if not text:
             # `--doc-dir "$UNSET"`: taken as no directory, it would drop every current mount.
-            c.problems.append(
+            c.problem(
+                "doc_dir",
                 f"{label}: an empty path is not a document directory (an unset variable?); "
-                "give the directory that holds the documents"
+                "give the directory that holds the documents",
             )
             continue
         path = Path(os.path.expanduser(text))
@@ -614,7 +623,7 @@ def _documents(
         path = Path(os.path.normpath(path))
         problem = document_dir_problem(path, label, create)
         if problem:
-            c.problems.append(problem)
+            c.problem("doc_dir", problem)
             continue
         real = os.path.realpath(path)
         if real in seen:
@@ -627,10 +636,11 @@ def _documents(
             target = root if root not in used else unique_target(path, used, root + "-")
         target = target or unique_target(path, used)
         if root is not None and target == root and ":" in str(path):
-            c.problems.append(
+            c.problem(
+                "doc_dir",
                 f"{label}: {path} contains ':', and the stack's compose file mounts its first "
                 f"document directory ({profile().documents_variable}) with the short volume "
-                "syntax, which splits at ':'; rename the directory, or give another one first"
+                "syntax, which splits at ':'; rename the directory, or give another one first",
             )
             continue
         used.add(target)

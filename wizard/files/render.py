@@ -21,6 +21,7 @@ from wizard.config.contract import (
     user_of,
 )
 from wizard.config.model import CA_TARGET, Config, Deployment, PostgresMode
+from wizard.config.settings import SETTINGS
 from wizard.files import resources
 from wizard.files.compose import (
     BASE_FILE_NAMES,
@@ -42,12 +43,10 @@ from wizard.files.project import (
 from wizard.files.writer import PlannedFile
 
 # Every .env key the wizard owns, in the template's order, and the ones that hold secrets.
-ENV_KEYS = (
+_OWNED_KEYS = (
     "COMPOSE_FILE",
     "USE_GPU",
     "CUDA_VISIBLE_DEVICES",
-    "LOG_LEVEL",
-    "BIND_ADDRESS",
     "POSTGRES_MODE",
     "POSTGRES_HOST",
     "POSTGRES_PORT",
@@ -63,9 +62,18 @@ ENV_KEYS = (
     "DOCUMENT_PATH",
     "DOCUMENT_PATHS",
     "JWT_SECRET_KEY",
-    "ACCESS_TOKEN_EXPIRE_MINUTES",
     *(secret.key for secret in profile().secrets),
+    *(setting.env_key for setting in SETTINGS),
 )
+
+
+def _template_position(key: str) -> int:
+    # Keys the template does not document (a new row's) come after the ones it does.
+    position = resources.template("env.template").find(f"\n{key}=")
+    return position if position >= 0 else 1 << 30
+
+
+ENV_KEYS = tuple(sorted(_OWNED_KEYS, key=_template_position))
 SECRET_ENV_KEYS = frozenset(
     {
         "POSTGRES_PASSWORD",
@@ -133,8 +141,6 @@ def env_values(project: Project, config: Config) -> dict[str, str]:
     return {
         "COMPOSE_FILE": ":".join(compose_files(project, config)),
         "USE_GPU": "true" if config.deployment is Deployment.GPU else "false",
-        "LOG_LEVEL": config.log_level.value,
-        "BIND_ADDRESS": config.bind_address,
         "POSTGRES_MODE": db.mode.value,
         "POSTGRES_HOST": db.host,
         "POSTGRES_PORT": str(db.port),
@@ -151,9 +157,9 @@ def env_values(project: Project, config: Config) -> dict[str, str]:
         "DOCUMENT_PATH": _document_path(project, config),
         "DOCUMENT_PATHS": ",".join(doc.target for doc in config.documents),
         "JWT_SECRET_KEY": config.jwt_secret,
-        "ACCESS_TOKEN_EXPIRE_MINUTES": str(config.token_expiry_minutes),
         "CUDA_VISIBLE_DEVICES": cuda_visible_devices(config),
         **{secret.key: config.secrets.get(secret.key, "") for secret in profile().secrets},
+        **{setting.env_key: setting.to_env(config.values[setting.key]) for setting in SETTINGS},
         # What the base requires beyond the wizard's own settings, as the person answered it.
         **config.required_env,
     }
@@ -175,8 +181,19 @@ def _document_path(project: Project, config: Config) -> str:
     return next((str(doc.source) for doc in config.documents if doc.target == root), "")
 
 
-def render_env(project: Project, config: Config) -> str:
+def env_template() -> str:
+    """templates/env.template, plus the comment and key of each row of config/settings.py it
+    does not document itself (a new setting needs no second edit to be documented)."""
     template = resources.template("env.template")
+    for setting in SETTINGS:
+        if f"\n{setting.env_key}=" not in template and setting.comment:
+            comment = "".join(f"# {line}\n" for line in setting.comment.splitlines())
+            template += f"\n{comment}{setting.env_key}=\n"
+    return template
+
+
+def render_env(project: Project, config: Config) -> str:
+    template = env_template()
     current = project.env_text if project.env_text is not None else template
     return update_env(current, env_values(project, config), template)
 

@@ -15,6 +15,7 @@ from wizard.config.answers import Source
 from wizard.config.contract import profile
 from wizard.config.model import Deployment, PostgresMode
 from wizard.config.resolve import Resolved
+from wizard.config.settings import SETTINGS
 from wizard.files.envfile import EnvEntry, EnvParseError, export_prefix, parse_env
 from wizard.files.render import ENV_KEYS, SECRET_ENV_KEYS
 from wizard.files.writer import PlannedFile
@@ -117,14 +118,7 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
     jwt_note = " — signs every user out" if old_jwt and old_jwt != config.jwt_secret else ""
     result += [
         row("JWT secret", mask(config.jwt_secret) + jwt_note, ["JWT_SECRET_KEY"], "jwt_secret"),
-        row(
-            "Access-token lifetime",
-            f"{config.token_expiry_minutes} minutes",
-            ["ACCESS_TOKEN_EXPIRE_MINUTES"],
-            "token_expiry_minutes",
-        ),
-        row("Log level", config.log_level.value, ["LOG_LEVEL"], "log_level"),
-        row("Ports bind to", config.bind_address, ["BIND_ADDRESS"], "bind_address"),
+        *(row(s.label, s.show(config.values[s.key]), [s.env_key], s.key) for s in SETTINGS),
     ]
     for secret in profile().secrets:
         value = config.secrets.get(secret.key, "")

@@ -16,9 +16,7 @@ from typing import Any
 
 from wizard.config.answers import Answers, Source
 from wizard.config.model import (
-    MAX_TOKEN_EXPIRY_MINUTES,
     Deployment,
-    LogLevel,
     PostgresMode,
     SslMode,
     check_jwt_secret,
@@ -32,6 +30,7 @@ from wizard.config.model import (
     parse_positive_int,
 )
 from wizard.config.resolve import DEFAULTS, document_dir_problem, switches_server
+from wizard.config.settings import SETTINGS, Setting
 from wizard.files.envfile import EnvValueError, quote_value
 from wizard.ui import prompter
 from wizard.ui.console import UI
@@ -164,14 +163,18 @@ SSLMODE = Question(
         ("disable: no TLS (trusted networks only)", SslMode.DISABLE.value),
     ),
 )
-TOKEN_EXPIRY = Question(
-    "token_expiry_minutes",
-    "Access-token lifetime in minutes",
-    rule=_positive_rule("token lifetime", MAX_TOKEN_EXPIRY_MINUTES),
-)
-LOG_LEVEL = Question(
-    "log_level", "Log level", choices=tuple((level.value, level.value) for level in LogLevel)
-)
+
+
+def question_of(setting: Setting) -> Question:
+    """A plain setting's question, from its row: a choice, or text its own rule checks."""
+    if setting.choices:
+        return Question(setting.key, setting.question, choices=setting.choices)
+    what = setting.what or setting.label
+
+    def rule(text: str) -> str | None:
+        return setting.parse(text, what)[1]
+
+    return Question(setting.key, setting.question, rule=rule)
 
 
 # --- step 1 ------------------------------------------------------------------------------------
@@ -521,8 +524,12 @@ def step_security(s: Session) -> None:
     )
     if s.answered.get("rotate_jwt_secret"):
         s.ui.warn("Rotating the JWT secret signs every signed-in user out.")
-    ask(s, TOKEN_EXPIRY)
-    ask(s, LOG_LEVEL, default=str(s.value("log_level")).upper())
+    for setting in SETTINGS:
+        if setting.asked and setting.question:
+            current = str(s.value(setting.key) or "")
+            # A choice's default must be one of its values (LOG_LEVEL=info in a .env is INFO).
+            values = {value.upper(): value for _, value in setting.choices}
+            ask(s, question_of(setting), default=values.get(current.upper(), current))
     if not s.fixed("bind_address"):
         _ask_bind_address(s)
 
