@@ -328,46 +328,9 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
     """Print the current configuration, secrets masked, and where each value came from."""
 
     def body() -> int:
-        from wizard.commands.setup import Request, layered, settings_json, unreached_warning
-        from wizard.config.answers import Answers, Source
-        from wizard.config.contract import documents_root
-        from wizard.config.resolve import build
-        from wizard.files.project import load_project
-        from wizard.ui.console import UI, print_json
-        from wizard.ui.review import rows
+        from wizard.commands.show import show as show_configuration
 
-        root = project_dir.resolve()
-        project = load_project(root)
-        if not project.configured:
-            from wizard.config.model import InputError
-
-            raise InputError([f"--project-dir: {root} has no .env; run `wizard setup` first"])
-        # The current deployment exactly as a re-run sees it, with nothing given on top (flags
-        # and WIZARD_* variables describe a run, not the configuration). A document directory
-        # that has gone is reported rather than a reason to show nothing.
-        inputs = Answers([(Source.DEFAULT, {"create_doc_dirs": True})])
-        request = Request(project_dir=root, cwd=root, inputs=inputs, interactive=False)
-        resolved = build(
-            layered(request, project),
-            cwd=root,
-            existing_documents=project.documents,
-            documents_root=documents_root(project.base_services),
-        )
-        ui = UI()
-        if json_output:
-            settings = settings_json(resolved)
-            settings["sources"].pop("create_doc_dirs", None)
-            print_json(settings)
-        table = rows(resolved, project.env, project.env)
-        ui.review_table(table, title=f"Configuration of {root}", output=not json_output)
-        if warning := unreached_warning(project, resolved.config, table):
-            ui.warn(warning)
-        for missing in resolved.create_dirs:
-            ui.warn(f"The document directory {missing} does not exist.")
-        from wizard.commands.rotation import KEPT, pending_password
-
-        if pending_password(project.env) is not None:
-            ui.warn(f"A PostgreSQL password rotation is unfinished: {KEPT}.")
+        show_configuration(project_dir, json_output=json_output)
         return EXIT_OK
 
     _run(body, json_output)
@@ -388,65 +351,15 @@ def rollback(
     """Restore a backup set (itself backed up first, so a second rollback undoes the first)."""
 
     def body() -> int:
-        from wizard.commands.setup import CheckFailed
-        from wizard.config.model import InputError
-        from wizard.files.writer import LockedError, backup_sets, project_lock
-        from wizard.files.writer import rollback as restore
-        from wizard.ui.console import UI, print_json
+        from wizard.commands.rollback import rollback as restore
 
-        root = project_dir.resolve()
-        sets = backup_sets(root)
-        if not sets:
-            raise InputError([f"rollback: {root} has no backups to restore"])
-        stamp = to or sets[0]
-        if stamp not in sets:
-            raise InputError([f"--to: no backup set {stamp!r}; available: {', '.join(sets)}"])
-        ui = UI()
-        if interactive_session(non_interactive) and not yes:
+        def confirm(question: str) -> bool:
             from wizard.ui import prompter
 
-            if not prompter.confirm(f"Restore the files backed up at {stamp}?", default=False):
-                from wizard.commands.setup import Cancelled
+            return prompter.confirm(question, default=False)
 
-                raise Cancelled()
-
-        def postgres_password() -> str | None:
-            from wizard.files.envfile import EnvParseError, read_env
-
-            try:
-                env = read_env((root / ".env").read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, EnvParseError):
-                return None
-            return env.get("POSTGRES_PASSWORD")
-
-        try:
-            with project_lock(root):
-                replaced = postgres_password()
-                result = restore(root, stamp)
-                restored = postgres_password()
-        except LockedError as exc:
-            raise CheckFailed(str(exc)) from None
-        ui.success(
-            f"Restored {', '.join(result.written) or 'nothing (already identical)'} from {stamp}"
-        )
-        if result.backup_stamp:
-            ui.info(f"What it replaced is saved as backup set {result.backup_stamp}.")
-        if None not in (replaced, restored) and replaced != restored:
-            # A rollback changes .env only: the server keeps the password a rotation gave it.
-            ui.warn(
-                "The restored .env holds another PostgreSQL password than the one it replaced. "
-                "If the server uses the replaced one (it was rotated or corrected since), the "
-                "stack cannot log in: run `wizard rollback` again to undo this rollback."
-            )
-        if json_output:
-            print_json(
-                {
-                    "ok": True,
-                    "restored": stamp,
-                    "written": list(result.written),
-                    "backup": result.backup_stamp,
-                }
-            )
+        ask = interactive_session(non_interactive) and not yes
+        restore(project_dir, to=to, confirm=confirm if ask else None, json_output=json_output)
         return EXIT_OK
 
     _run(body, json_output)

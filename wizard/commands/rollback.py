@@ -1,0 +1,70 @@
+"""`wizard rollback`: restore a backup set, itself backed up first (a second rollback undoes it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from wizard.commands.setup import Cancelled, CheckFailed
+from wizard.config.model import InputError
+from wizard.files.envfile import EnvParseError, read_env
+from wizard.files.writer import LockedError, backup_sets, project_lock
+from wizard.files.writer import rollback as restore
+from wizard.ui.console import UI, print_json
+
+
+def rollback(
+    project_dir: Path,
+    *,
+    to: str | None,
+    confirm: Callable[[str], bool] | None,
+    json_output: bool,
+) -> None:
+    """Restore backup set `to` (default the newest). `confirm`, when given, is asked first and
+    may cancel (Cancelled). Raises InputError for a missing set, CheckFailed for a held lock."""
+    root = project_dir.resolve()
+    sets = backup_sets(root)
+    if not sets:
+        raise InputError([f"rollback: {root} has no backups to restore"])
+    stamp = to or sets[0]
+    if stamp not in sets:
+        raise InputError([f"--to: no backup set {stamp!r}; available: {', '.join(sets)}"])
+    if confirm is not None and not confirm(f"Restore the files backed up at {stamp}?"):
+        raise Cancelled()
+    try:
+        with project_lock(root):
+            replaced = _postgres_password(root)
+            result = restore(root, stamp)
+            restored = _postgres_password(root)
+    except LockedError as exc:
+        raise CheckFailed(str(exc)) from None
+    ui = UI()
+    ui.success(
+        f"Restored {', '.join(result.written) or 'nothing (already identical)'} from {stamp}"
+    )
+    if result.backup_stamp:
+        ui.info(f"What it replaced is saved as backup set {result.backup_stamp}.")
+    if None not in (replaced, restored) and replaced != restored:
+        # A rollback changes .env only: the server keeps the password a rotation gave it.
+        ui.warn(
+            "The restored .env holds another PostgreSQL password than the one it replaced. "
+            "If the server uses the replaced one (it was rotated or corrected since), the "
+            "stack cannot log in: run `wizard rollback` again to undo this rollback."
+        )
+    if json_output:
+        print_json(
+            {
+                "ok": True,
+                "restored": stamp,
+                "written": list(result.written),
+                "backup": result.backup_stamp,
+            }
+        )
+
+
+def _postgres_password(root: Path) -> str | None:
+    try:
+        env = read_env((root / ".env").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, EnvParseError):
+        return None
+    return env.get("POSTGRES_PASSWORD")
