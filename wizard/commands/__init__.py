@@ -1,1 +1,1 @@
-"""The commands: each turns a request into a result (setup, check, rotation)."""
+"""The commands: setup (and its interactive half), check, show, rollback, the pending rotation."""
