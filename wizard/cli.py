@@ -215,10 +215,10 @@ def _setup(
     json_output: bool,
     flags: dict[str, Any],
 ) -> int:
-    from wizard.commands.setup import Request, outcome_json, run
+    from wizard.commands.setup import Request, run, setup_result
     from wizard.config.answers import OPTIONS, load_inputs
     from wizard.config.model import InputError
-    from wizard.ui.console import UI, print_json
+    from wizard.ui.console import UI, render
 
     interactive = interactive_session(non_interactive)
     inputs, problems = load_inputs(flags, os.environ, answers_path, SETUP_VARIABLES)
@@ -238,21 +238,7 @@ def _setup(
     if problems:
         raise InputError(problems)
     ui = UI()
-    outcome = run(request, ui)
-    if json_output:
-        print_json(outcome_json(outcome))
-    if outcome.dry_run:
-        ui.info("Dry run: nothing was written.")
-        return EXIT_OK
-    written = outcome.result.written if outcome.result else ()
-    if written:
-        ui.success("Wrote " + ", ".join(written) + f" in {outcome.project.root}")
-        if outcome.result and outcome.result.backup_stamp:
-            ui.info(f"Backups of the replaced files end in .bak.{outcome.result.backup_stamp}")
-    else:
-        ui.info("Nothing changed: the files already hold this configuration.")
-    if outcome.next_steps:
-        ui.info("Next: " + "  then  ".join(outcome.next_steps))
+    render(setup_result(run(request, ui)), json_output, ui)
     return EXIT_OK
 
 
@@ -299,7 +285,7 @@ def check(
     def body() -> int:
         from wizard.commands.check import run_checks
         from wizard.config.model import MAX_DB_TIMEOUT, InputError, parse_positive_int
-        from wizard.ui.console import UI, print_json
+        from wizard.ui.console import render
 
         problems = []
         if not 0 <= wait <= MAX_WAIT_SECONDS:  # also false for nan
@@ -312,13 +298,9 @@ def check(
         if problems:
             raise InputError(problems)
         report = run_checks(project_dir.resolve(), db_timeout=db_timeout, wait_seconds=wait)
-        rows = [(r.name, r.status.value, r.detail) for r in report.results]
-        if json_output:
-            print_json(report.as_json())  # the one object on stdout; the table for people
-            UI().checks(rows, output=False)
-        else:
-            UI().checks(rows)
-        return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+        result = report.result()
+        render(result, json_output)
+        return EXIT_OK if result.ok else EXIT_CHECK_FAILED
 
     _run(body, json_output)
 
@@ -329,8 +311,9 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
 
     def body() -> int:
         from wizard.commands.show import show as show_configuration
+        from wizard.ui.console import render
 
-        show_configuration(project_dir, json_output=json_output)
+        render(show_configuration(project_dir), json_output)
         return EXIT_OK
 
     _run(body, json_output)
@@ -358,8 +341,10 @@ def rollback(
 
             return prompter.confirm(question, default=False)
 
+        from wizard.ui.console import render
+
         ask = interactive_session(non_interactive) and not yes
-        restore(project_dir, to=to, confirm=confirm if ask else None, json_output=json_output)
+        render(restore(project_dir, to=to, confirm=confirm if ask else None), json_output)
         return EXIT_OK
 
     _run(body, json_output)

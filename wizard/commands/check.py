@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from wizard.commands.result import ChecksTable, Result
 from wizard.commands.rotation import pending_password, settle_on_disk
 from wizard.config.answers import Answers, Source
 from wizard.config.contract import answer_defaults, documents_root, gpu_reservations
@@ -58,7 +59,12 @@ class Report:
     def ok(self) -> bool:
         return all(result.status is not Status.FAIL for result in self.results)
 
-    def as_json(self) -> dict[str, object]:
+    def result(self) -> Result:
+        """The report as a command's Result: as_json, and the table of every check."""
+        rows = [(r.name, r.status.value, r.detail) for r in self.results]
+        return Result(self.as_json(), ChecksTable(rows), ok=self.ok)
+
+    def as_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "project_dir": str(self.project_dir),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from wizard.commands.result import Result
 from wizard.commands.setup import Cancelled, CheckFailed
 from wizard.config.model import InputError
 from wizard.files.envfile import EnvParseError, read_env
 from wizard.files.writer import LockedError, backup_sets, project_lock
 from wizard.files.writer import rollback as restore
-from wizard.ui.console import UI, print_json
 
 
 def rollback(
@@ -18,8 +18,7 @@ def rollback(
     *,
     to: str | None,
     confirm: Callable[[str], bool] | None,
-    json_output: bool,
-) -> None:
+) -> Result:
     """Restore backup set `to` (default the newest). `confirm`, when given, is asked first and
     may cancel (Cancelled). Raises InputError for a missing set, CheckFailed for a held lock."""
     root = project_dir.resolve()
@@ -38,28 +37,29 @@ def rollback(
             restored = _postgres_password(root)
     except LockedError as exc:
         raise CheckFailed(str(exc)) from None
-    ui = UI()
-    ui.success(
-        f"Restored {', '.join(result.written) or 'nothing (already identical)'} from {stamp}"
+    done = Result(
+        {
+            "ok": True,
+            "restored": stamp,
+            "written": list(result.written),
+            "backup": result.backup_stamp,
+        }
+    )
+    done.say(
+        "success",
+        f"Restored {', '.join(result.written) or 'nothing (already identical)'} from {stamp}",
     )
     if result.backup_stamp:
-        ui.info(f"What it replaced is saved as backup set {result.backup_stamp}.")
+        done.say("info", f"What it replaced is saved as backup set {result.backup_stamp}.")
     if None not in (replaced, restored) and replaced != restored:
         # A rollback changes .env only: the server keeps the password a rotation gave it.
-        ui.warn(
+        done.say(
+            "warn",
             "The restored .env holds another PostgreSQL password than the one it replaced. "
             "If the server uses the replaced one (it was rotated or corrected since), the "
-            "stack cannot log in: run `wizard rollback` again to undo this rollback."
+            "stack cannot log in: run `wizard rollback` again to undo this rollback.",
         )
-    if json_output:
-        print_json(
-            {
-                "ok": True,
-                "restored": stamp,
-                "written": list(result.written),
-                "backup": result.backup_stamp,
-            }
-        )
+    return done
 
 
 def _postgres_password(root: Path) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wizard.commands import rotation
+from wizard.commands.result import Result
 from wizard.config.answers import Answers, Source
 from wizard.config.contract import answer_defaults, documents_root, gpu_reservations, profile
 from wizard.config.model import (
@@ -758,6 +759,25 @@ def settings_json(resolved: Resolved) -> dict[str, Any]:
 
 def _json_value(value: Any) -> Any:
     return value if isinstance(value, int | bool) or value is None else str(value)
+
+
+def setup_result(outcome: Outcome) -> Result:
+    """The run as a Result: outcome_json for --json, and what it wrote and what comes next."""
+    result = Result(outcome_json(outcome))
+    if outcome.dry_run:
+        result.say("info", "Dry run: nothing was written.")
+        return result
+    written = outcome.result.written if outcome.result else ()
+    if written:
+        result.say("success", "Wrote " + ", ".join(written) + f" in {outcome.project.root}")
+        if outcome.result and outcome.result.backup_stamp:
+            stamp = outcome.result.backup_stamp
+            result.say("info", f"Backups of the replaced files end in .bak.{stamp}")
+    else:
+        result.say("info", "Nothing changed: the files already hold this configuration.")
+    if outcome.next_steps:
+        result.say("info", "Next: " + "  then  ".join(outcome.next_steps))
+    return result
 
 
 def outcome_json(outcome: Outcome) -> dict[str, Any]:

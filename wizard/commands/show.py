@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wizard.commands.result import Result, ReviewTable
 from wizard.commands.rotation import KEPT, pending_password
 from wizard.commands.setup import Request, layered, settings_json, unreached_warning
 from wizard.config.answers import Answers, Source
@@ -11,13 +12,12 @@ from wizard.config.contract import documents_root
 from wizard.config.model import InputError
 from wizard.config.resolve import build
 from wizard.files.project import load_project
-from wizard.ui.console import UI, print_json
 from wizard.ui.review import rows
 
 
-def show(project_dir: Path, *, json_output: bool) -> None:
-    """The table on stdout (with `json_output`, the one JSON object there and the table on
-    stderr); warnings on stderr. Raises InputError when the directory has no configuration."""
+def show(project_dir: Path) -> Result:
+    """The configuration as a Result: its settings for --json, the review table, warnings.
+    Raises InputError when the directory has no configuration."""
     root = project_dir.resolve()
     project = load_project(root)
     if not project.configured:
@@ -33,16 +33,14 @@ def show(project_dir: Path, *, json_output: bool) -> None:
         existing_documents=project.documents,
         documents_root=documents_root(project.base_services),
     )
-    ui = UI()
-    if json_output:
-        settings = settings_json(resolved)
-        settings["sources"].pop("create_doc_dirs", None)
-        print_json(settings)
+    settings = settings_json(resolved)
+    settings["sources"].pop("create_doc_dirs", None)
     table = rows(resolved, project.env, project.env)
-    ui.review_table(table, title=f"Configuration of {root}", output=not json_output)
+    result = Result(settings, ReviewTable(table, f"Configuration of {root}"))
     if warning := unreached_warning(project, resolved.config, table):
-        ui.warn(warning)
+        result.say("warn", warning)
     for missing in resolved.create_dirs:
-        ui.warn(f"The document directory {missing} does not exist.")
+        result.say("warn", f"The document directory {missing} does not exist.")
     if pending_password(project.env) is not None:
-        ui.warn(f"A PostgreSQL password rotation is unfinished: {KEPT}.")
+        result.say("warn", f"A PostgreSQL password rotation is unfinished: {KEPT}.")
+    return result

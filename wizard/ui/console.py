@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from wizard.commands.result import Result
+
     # Only a type here: the message of an interrupt must not need the modules behind it.
     from wizard.ui.review import Row
 
@@ -222,6 +224,23 @@ def print_text(text: str) -> None:
     """One line of a command's own output, on stdout (where `$(...)` and pipes take it)."""
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def render(result: Result, json_output: bool, ui: UI | None = None) -> None:
+    """The one place a command's result is printed (commands/result.py says where each part
+    goes)."""
+    from wizard.commands.result import ReviewTable
+
+    ui = ui or UI()
+    if json_output:
+        print_json(result.data)
+    table = result.table
+    if isinstance(table, ReviewTable):
+        ui.review_table(table.rows, title=table.title, output=not json_output)
+    elif table is not None:
+        ui.checks(table.rows, title=table.title, output=not json_output)
+    for kind, text in result.messages:
+        getattr(ui, kind)(text)
 
 
 def print_json(data: Any) -> None:
