@@ -489,3 +489,31 @@ def test_show_and_check_print_their_output_on_stdout(stack: Path) -> None:
     for key in (*STACK_SECRETS, "POSTGRES_PASSWORD", "JWT_SECRET_KEY"):
         for output in (shown, checked, as_json):
             assert str(secrets[key]) not in output.stdout + output.stderr
+
+
+def test_a_gpu_listed_twice_is_refused(stack: Path) -> None:
+    run = run_wizard(
+        [
+            "setup",
+            "--non-interactive",
+            "--doc-dir",
+            "docs",
+            "--deployment",
+            "gpu",
+            "--gpu-ids",
+            "1,1",
+        ],
+        cwd=stack,
+    )
+    assert run.returncode == 2
+    assert "--gpu-ids: 1 is listed twice; give each GPU once" in run.stderr
+    assert not (stack / ".env").exists()
+
+
+def test_check_writes_an_ipv6_port_as_an_address_with_its_brackets(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs", "--bind-address", "::1")
+
+    checked = run_wizard(["check", "--json"], cwd=stack)
+
+    ports = [c["detail"] for c in json.loads(checked.stdout)["checks"] if c["name"] == "port"]
+    assert any(detail.startswith("[::1]:8080 (webui)") for detail in ports), ports

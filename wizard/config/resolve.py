@@ -368,6 +368,14 @@ def _gpu_ids(c: _Collector) -> tuple[str, ...]:
             "use e.g. 0,1 or all",
         )
         return ()
+    twice = sorted({part for part in ids if ids.count(part) > 1})
+    if twice:
+        # Docker would reserve the device once, and CUDA_VISIBLE_DEVICES would count it twice.
+        c.problem(
+            "gpu_ids",
+            f"{c.label('gpu_ids')}: {', '.join(twice)} is listed twice; give each GPU once",
+        )
+        return ()
     return ids
 
 

@@ -107,7 +107,9 @@ def judge(
     re-run that moves the bind address finds this stack's container on the old address.
     `database_answers`: the deployment's database logged in at this port's address."""
     port = status.port
-    where = f"{port.host_ip or '0.0.0.0'}:{port.port} ({port.service})"
+    address = port.host_ip or "0.0.0.0"
+    address = f"[{address}]" if ":" in address else address  # ::1 as a URL writes it
+    where = f"{address}:{port.port} ({port.service})"
     if status.free:
         return PortJudgement(status, Verdict.FREE, f"{where} is free")
     numbers = {(p.port, p.protocol) for p in current}
