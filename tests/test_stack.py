@@ -197,15 +197,11 @@ def test_a_first_directory_with_a_colon_is_refused_since_the_base_splits_it(
 
 
 def test_cpu_deployment_reserves_no_gpu_anywhere(stack: Path) -> None:
-    assert devices(base_alone_after_setup(stack)["services"]["vecpipe"])  # the base has count: 1
+    setup(stack, "--doc-dir", "docs", "--deployment", "cpu")
 
+    assert devices(base_alone(stack)["services"]["vecpipe"])  # the base reserves count: 1
     for service in compose_config(stack)["services"].values():
         assert devices(service) == []
-
-
-def base_alone_after_setup(stack: Path) -> dict[str, Any]:
-    setup(stack, "--doc-dir", "docs", "--deployment", "cpu")
-    return base_alone(stack)
 
 
 def test_gpu_subset_reserves_exactly_those_devices_on_the_gpu_service(stack: Path) -> None:

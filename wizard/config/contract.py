@@ -78,10 +78,6 @@ def profile() -> Profile:
     )
 
 
-def secret_by_key() -> Mapping[str, StackSecret]:
-    return {secret.key: secret for secret in profile().secrets}
-
-
 # --- what the base's strings say -------------------------------------------------------------
 
 # `${NAME`, then its operator if any. `$$` (a literal `$`) is removed before matching.
@@ -142,11 +138,6 @@ def variable_defaults(services: Mapping[str, Any]) -> dict[str, str]:
             for match in _DEFAULT.finditer(text.replace("$$", "")):
                 defaults.setdefault(match.group(1), match.group(2))
     return defaults
-
-
-def readers(services: Mapping[str, Any], key: str) -> list[str]:
-    """The services whose definition interpolates `key`, by name."""
-    return sorted(name for name, body in services.items() if key in references(body))
 
 
 def gpu_reservations(services: Mapping[str, Any]) -> list[str]:

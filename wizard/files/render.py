@@ -67,13 +67,14 @@ _OWNED_KEYS = (
 )
 
 
-def _template_position(key: str) -> int:
+def _in_template_order(keys: tuple[str, ...]) -> tuple[str, ...]:
     # Keys the template does not document (a new row's) come after the ones it does.
-    position = resources.template("env.template").find(f"\n{key}=")
-    return position if position >= 0 else 1 << 30
+    template = resources.template("env.template")
+    positions = {key: template.find(f"\n{key}=") for key in keys}
+    return tuple(sorted(keys, key=lambda key: positions[key] if positions[key] >= 0 else 1 << 30))
 
 
-ENV_KEYS = tuple(sorted(_OWNED_KEYS, key=_template_position))
+ENV_KEYS = _in_template_order(_OWNED_KEYS)
 SECRET_ENV_KEYS = frozenset(
     {
         "POSTGRES_PASSWORD",
@@ -386,7 +387,7 @@ def unset_required_variables(
     neither the wizard, the current .env nor the environment sets: compose would refuse."""
     written = env_values(project, config)
 
-    def set_(variable: str, empty_ok: bool) -> bool:
+    def is_set(variable: str, empty_ok: bool) -> bool:
         for source in (written, project.env, environ):
             if variable in source and (empty_ok or source[variable] != ""):
                 return True
@@ -395,7 +396,7 @@ def unset_required_variables(
     return {
         variable: required.services
         for variable, required in sorted(required_variables(project.base_services).items())
-        if not set_(variable, required.empty_ok and variable not in written)
+        if not is_set(variable, required.empty_ok and variable not in written)
     }
 
 
@@ -441,9 +442,13 @@ def setting_readers(project: Project, config: Config) -> dict[str, tuple[str, ..
             set(_present(stack.role("database"), project)) if config.database.sslrootcert else set()
         ),
     }
+    # Each service's variables, read once: across the base, the bundled file and the override.
+    read = {
+        name: set().union(*(references(body) for body in parts)) for name, parts in bodies.items()
+    }
     result = {}
     for key in ENV_KEYS:
-        names = {name for name, parts in bodies.items() if any(key in references(b) for b in parts)}
+        names = {name for name, found in read.items() if key in found}
         names |= set(stack.settings.get(key, {})) & set(bodies)
         names |= structural.get(key, set())
         result[key] = tuple(sorted(names))
