@@ -28,6 +28,7 @@ lint: venv
 	$(BIN)/ruff check wizard tests
 	$(BIN)/ruff format --check wizard tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff format wizard tests

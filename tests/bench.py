@@ -274,7 +274,7 @@ def time_silent(port: int) -> float:
 def make_document_tree(root: Path) -> float:
     """PREVIEW_FILES empty files in 100 directories of 10 subdirectories, every one a document
     (the stack's types round-robin), so the preview makes a stat() per file; returns seconds."""
-    from wizard.files.resources import document_types
+    from wizard.stack.resources import document_types
 
     types = document_types()
     started = time.perf_counter()

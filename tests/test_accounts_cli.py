@@ -21,6 +21,7 @@ from keys import Expect, drive, typed
 from pg import AppDatabase
 
 from wizard import cli
+from wizard.cli import common
 
 PASSWORD = "a good long password"
 Run = subprocess.CompletedProcess[str]
@@ -224,7 +225,7 @@ def test_interactive_password_is_typed_twice_hidden(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(cli, "interactive_session", lambda non_interactive: not non_interactive)
+    monkeypatch.setattr(common, "interactive_session", lambda non_interactive: not non_interactive)
 
     def run() -> int:
         args = ["user", "create", "tina", "--email", "tina@example.org", "--project-dir",

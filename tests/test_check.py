@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from helpers import free_port, run_wizard, start_wizard
 
-from wizard.commands.check import env_target, url_differences
+from wizard.checks.deployment import url_differences
 from wizard.config.model import DatabaseSettings, PostgresMode, SslMode
+from wizard.host.targets import target_for_env as env_target
 
 PASSWORD = "pa$$ w'rd #1 @:/? 100%"
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from helpers import compose_binary
 
-from wizard.files.compose import (
+from wizard.stack.compose import (
     BASE_FILE_NAMES,
     ComposeError,
     PublishedPort,

@@ -96,7 +96,7 @@ def test_port_of_a_file_added_by_hand_is_checked_on_rerun(stack: Path, held_port
 
 
 def test_fresh_env_holds_every_owned_key_in_the_template_order(stack: Path) -> None:
-    from wizard.files.render import ENV_KEYS
+    from wizard.config.envkeys import ENV_KEYS
 
     setup(stack, "--postgres-host-port", str(free_port()))
 

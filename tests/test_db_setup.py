@@ -28,9 +28,10 @@ from helpers import free_port, read_env, run_wizard, silent_listener, snapshot, 
 from keys import CTRL_C, DOWN, ENTER, Driven, Expect, down, drive, replace, typed
 from pg import AppDatabase, PostgresServer
 
-from wizard.commands.setup import Interrupted, Outcome, Request, run
+from wizard.commands.setup import run
+from wizard.commands.setup_report import Outcome, Request
 from wizard.config.answers import Answers, Source
-from wizard.config.model import InputError
+from wizard.errors import InputError, Interrupted
 from wizard.ui.console import UI
 
 FAKEBIN = Path(__file__).parent / "fakebin"
@@ -473,7 +474,7 @@ def test_check_fails_once_the_server_is_stopped(project: Path, postgres_factory:
     assert (
         f"Nothing is listening at 127.0.0.1:{app.port} (connection refused)" in (database["detail"])
     )
-    assert "fail" in result.stderr  # the table says it too
+    assert result.stderr == ""  # --json: the object is all there is, no table beside it
     assert_no_secret(result, app.password)
 
 
@@ -548,7 +549,7 @@ def test_check_without_env_says_to_run_setup(project: Path) -> None:
     [env_row] = rows[".env"]
     assert env_row["status"] == "fail"
     assert "run `wizard setup`" in env_row["detail"]
-    assert "run `wizard setup`" in result.stderr
+    assert result.stderr == ""  # --json: the object, and no table on stderr
     assert sorted(os.listdir(project)) == ["docs"]
 
 
@@ -746,7 +747,7 @@ def test_interactive_wrong_password_is_corrected_at_the_retry_prompt(
     assert env["POSTGRES_PORT"] == str(app.port)
     assert env["POSTGRES_PASSWORD"] == TYPED_PASSWORD
     assert unquote(urlsplit(env["DATABASE_URL"] or "").password or "") == TYPED_PASSWORD
-    assert not driven.result.resolved.option("skip_db_check")
+    assert not driven.result.plan.resolved.option("skip_db_check")
     for secret in (TYPED_PASSWORD, WRONG_PASSWORD):
         assert secret not in driven.screen
         assert secret not in err
@@ -777,7 +778,7 @@ def test_interactive_continue_without_validation_is_shown_in_the_review(
     assert "wrong password or no such user" in err
     review = err[err.index("Review") :]
     assert "Database check" in review and "skipped (not validated)" in review
-    assert driven.result.resolved.option("skip_db_check")
+    assert driven.result.plan.resolved.option("skip_db_check")
     env = read_env(project)
     assert env["POSTGRES_MODE"] == "external"
     assert env["POSTGRES_PASSWORD"] == WRONG_PASSWORD  # what the person chose to keep
@@ -822,7 +823,7 @@ def test_interactive_try_again_connects_once_the_server_is_up(
     assert f"Nothing is listening at 127.0.0.1:{app.port} (connection refused)" in err
     assert "Connected: PostgreSQL 1" in err
     assert read_env(project)["POSTGRES_PASSWORD"] == TYPED_PASSWORD
-    assert not driven.result.resolved.option("skip_db_check")
+    assert not driven.result.plan.resolved.option("skip_db_check")
 
 
 @pytest.mark.usefixtures("no_tools")
@@ -1185,6 +1186,6 @@ def test_ctrl_c_at_the_offer_to_start_postgres_says_the_files_were_written(
     message = str(raised.value)
     assert message.startswith("interrupted after the files were written (.env, ")
     assert "nothing was written" not in message
-    assert raised.value.result is not None
-    assert all((project / name).is_file() for name in raised.value.result.written)
+    assert raised.value.report["written"]
+    assert all((project / name).is_file() for name in raised.value.report["written"])
     assert read_env(project)["POSTGRES_MODE"] == "bundled"

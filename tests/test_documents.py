@@ -18,9 +18,9 @@ from types import SimpleNamespace
 import pytest
 from helpers import run_as
 
-from wizard.files import resources
 from wizard.host import documents
 from wizard.host.documents import Finding, preview, readable_by
+from wizard.stack import resources
 from wizard.ui.console import UI
 
 ROOT = os.geteuid() == 0

@@ -22,7 +22,7 @@ from helpers import compose_binary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wizard.files.envfile import (
+from wizard.stack.envfile import (
     EnvEntry,
     EnvParseError,
     EnvValueError,

@@ -21,8 +21,10 @@ from helpers import docker_proxy
 from keys import CTRL_C, CTRL_U, DOWN, ENTER, UP, Driven, Expect, down, drive, replace, typed
 from pg import AppDatabase
 
-from wizard.commands.setup import Cancelled, Outcome, Request, run
+from wizard.commands.setup import run
+from wizard.commands.setup_report import Outcome, Request
 from wizard.config.answers import Answers, Source
+from wizard.errors import Cancelled
 from wizard.ui.console import UI
 from wizard.ui.review import mask
 
@@ -105,7 +107,7 @@ def override(project: Path) -> Any:
 
 
 def load_services_and_block(path: Path) -> Any:
-    from wizard.files.compose import load_services, parse_yaml
+    from wizard.stack.compose import load_services, parse_yaml
 
     data = parse_yaml(path.read_text())
     return {"x-wizard": data.get("x-wizard"), "services": load_services(path)}

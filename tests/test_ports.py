@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import docker_proxy, run_as, run_wizard
 
-from wizard.files.compose import PublishedPort
 from wizard.host.ports import Holder, PortStatus, check_port, check_ports, find_holder
+from wizard.stack.compose import PublishedPort
 
 OWN_COMMAND = Path("/proc/self/comm").read_text().strip() if sys.platform == "linux" else None
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="holders are read from /proc")

@@ -44,12 +44,14 @@ from helpers import (
 from keys import DOWN, ENTER, drive
 from pg import AppDatabase, PostgresServer
 
-from wizard.commands.setup import Cancelled, Request, layered, run
+from wizard.commands.setup import run
+from wizard.commands.setup_report import Request
 from wizard.config.answers import Answers, Source
 from wizard.config.resolve import build
+from wizard.errors import Cancelled
 from wizard.files.project import load_project
-from wizard.files.render import env_values
 from wizard.files.writer import LOCK_NAME
+from wizard.plan.model import make_plan
 from wizard.ui.console import UI
 from wizard.ui.review import rows
 
@@ -390,11 +392,8 @@ def test_review_rows_mark_what_a_rerun_changes(project: Path) -> None:
 
     def review(flags: dict[str, Any], before: dict[str, str]) -> list[Any]:
         inputs = Answers([(Source.FLAG, flags), (Source.ENV, {}), (Source.FILE, {})])
-        request = Request(project_dir=project, cwd=project, inputs=inputs, interactive=False)
-        resolved = build(
-            layered(request, current), cwd=project, existing_documents=current.documents
-        )
-        return rows(resolved, before, env_values(current, resolved.config))
+        resolved = build(current.layered(inputs), cwd=project, existing_documents=current.documents)
+        return rows(resolved, before, make_plan(current, resolved).env)
 
     table = review({"log_level": "DEBUG", "rotate_jwt_secret": True}, dict(current.env))
 
@@ -1515,7 +1514,7 @@ def test_interactive_rotation_with_the_server_down_offers_keep_or_stop(
             lambda: run(interactive(project, rotate_postgres_password=True), UI()), *script
         ).result
         assert outcome.result is not None and outcome.result.written == ()
-        assert outcome.diffs == {}  # what --json reports as changed: nothing, as written
+        assert outcome.plan.changed == ()  # what --json reports as changed: nothing, as written
     else:
         with pytest.raises(Cancelled):
             drive(lambda: run(interactive(project, rotate_postgres_password=True), UI()), *script)

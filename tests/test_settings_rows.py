@@ -106,8 +106,8 @@ def test_each_problem_names_its_answer_and_where_it_came_from(tmp_path: Path) ->
     # Code decides by these (which problems to report before the first question), never by the
     # wording of the sentence.
     from wizard.config.answers import Answers, Source
-    from wizard.config.model import InputError, Problem
     from wizard.config.resolve import build
+    from wizard.errors import InputError, Problem
 
     answers = Answers(
         [

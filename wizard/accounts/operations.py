@@ -52,14 +52,14 @@ def connect(project_dir: Path, timeout: int) -> AccountsDatabase:
     """The deployment's database as `check` reaches it, read from `.env` (InputError without
     one; Unavailable when .env cannot say where, or the server does not answer)."""
     from wizard.accounts.unit import Accounts
-    from wizard.commands.check import env_target
-    from wizard.config.model import InputError
+    from wizard.errors import InputError
     from wizard.files.project import load_project
+    from wizard.host.targets import target_for_env
 
     project = load_project(project_dir)
     if not project.configured:
         raise InputError([f"--project-dir: {project_dir} has no .env; run `wizard setup` first"])
-    target, reason = env_target(project.env)
+    target, reason = target_for_env(project.env)
     if target is None:
         raise Unavailable(f"cannot tell from .env where the database is: {reason}")
     return AccountsDatabase(target, Accounts(_opener(target, timeout)))

@@ -8,38 +8,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from wizard.commands.setup import (
-    Cancelled,
-    Request,
-    check_answers_database,
-    port_verdicts,
-    preview_documents,
-    unmounted_documents_warning,
-    unreached_warning,
-)
+from wizard.commands.preflight import check_answers_database, port_verdicts, preview_documents
+from wizard.commands.setup_report import Request
 from wizard.config.answers import Answers, Source
-from wizard.config.contract import documents_root
-from wizard.config.model import (
-    DEFAULT_DB_TIMEOUT,
-    MAX_DB_TIMEOUT,
-    InputError,
-    Problem,
-    parse_positive_int,
-)
+from wizard.config.model import DEFAULT_DB_TIMEOUT, MAX_DB_TIMEOUT, parse_positive_int
 from wizard.config.resolve import Resolved, build
-from wizard.files.compose import PublishedPort
-from wizard.files.project import Project, read_file
-from wizard.files.render import env_values, plan, unset_required_variables
-from wizard.host.port_plan import checked_planned_ports, planned_ports
+from wizard.errors import Cancelled, InputError, Problem
+from wizard.files.project import Project
+from wizard.plan.model import Plan, make_plan
+from wizard.plan.ports import checked_planned_ports
+from wizard.plan.warnings import unmounted_documents_warning
+from wizard.stack.compose import PublishedPort
 from wizard.ui.console import UI
-from wizard.ui.review import diff, rows
+from wizard.ui.review import diff, rows, unreached_warning
 
 
-def interactive(request: Request, project: Project, answers: Answers, ui: UI) -> Resolved:
+def interactive(request: Request, project: Project, answers: Answers, ui: UI) -> Plan:
     """Steps 1 to 4 for what the inputs left open, then the review (step 5) until the person
-    writes (the Resolved to write), goes back to a step, or cancels (Cancelled)."""
+    writes (the Plan shown, to write), goes back to a step, or cancels (Cancelled)."""
     detection = _detect_gpus_in_background()  # runs while questionary is imported
     from wizard.ui import prompter, steps
 
@@ -66,52 +55,60 @@ def interactive(request: Request, project: Project, answers: Answers, ui: UI) ->
         for number in todo:
             session.run_step(number)
         # An InputError here (a bad flag, say) is printed once, by the CLI, with exit 2.
-        resolved = build(
-            session.current,
-            cwd=request.cwd,
-            existing_documents=project.documents,
-            documents_root=documents_root(project.base_services),
-        )
-        if not resolved.option("skip_port_check"):
-            resolved = _interactive_ports(project, resolved, session, ui)
+        plan = make_plan(project, _build(session.current, project, request.cwd))
+        if not plan.resolved.option("skip_port_check"):
+            plan = _interactive_ports(plan, session, ui)
         else:
-            checked_planned_ports(project, resolved.config)
+            checked_planned_ports(plan)
         ui.step_header(5, 5, "Review")
-        before = dict(project.env)
-        after = env_values(project, resolved.config)
-        if _ask_required(project, resolved, session):
+        if _ask_required(plan, session):
             todo = []
             continue  # build again with the answers
-        table = rows(resolved, before, after)
-        ui.review_table(table)
-        if warning := unreached_warning(project, resolved.config, table):
-            ui.warn(warning)
-        for file in plan(project, resolved.config):
-            current = read_file(project.root / file.name)
-            if project.configured and current != file.content:
-                ui.diff(diff(file, current, before, after))
-        if warning := unmounted_documents_warning(project, resolved.config):
-            ui.warn(warning)
-        if resolved.option("yes"):
-            return resolved
+        _review(plan, ui)
+        if plan.resolved.option("yes"):
+            return plan
         action = prompter.select("Write this configuration?", steps.review_choices(), "write")
         if action == "write":
-            return resolved
+            return plan
         if action == "cancel":
             raise Cancelled()
         todo = [int(action)]
 
 
-def _ask_required(project: Project, resolved: Resolved, session: Any) -> bool:
+def _build(answers: Answers, project: Project, cwd: Path) -> Resolved:
+    return build(
+        answers,
+        cwd=cwd,
+        existing_documents=project.documents,
+        documents_root=project.stack.documents_root,
+    )
+
+
+def _review(plan: Plan, ui: UI) -> None:
+    """Step 5: the table, what reaches no service, the redacted diff of each changed file."""
+    project = plan.project
+    table = rows(plan.resolved, project.env, plan.env)
+    ui.review_table(table)
+    if warning := unreached_warning(plan, table):
+        ui.warn(warning)
+    if project.configured:
+        for file in plan.files:
+            if file.name in plan.changed:
+                ui.diff(diff(file, plan.current(file.name), project.env, plan.env))
+    if warning := unmounted_documents_warning(project, plan.config):
+        ui.warn(warning)
+
+
+def _ask_required(plan: Plan, session: Any) -> bool:
     """Ask for each variable the base requires that nothing sets; True when something was asked.
     The answers are written to .env (the one file that may hold a secret)."""
     from wizard.ui import prompter
 
-    missing = unset_required_variables(project, resolved.config, os.environ)
+    missing = plan.unset_required(os.environ)
     if not missing:
         return False
     answered = dict(session.answered.get("required_env") or {})
-    base = project.base_file.name if project.base_file else "the base compose file"
+    base = plan.project.stack.base_name
     for variable, users in missing.items():
 
         def needed(text: str, name: str = variable) -> str | None:
@@ -146,12 +143,7 @@ def _reject_fixed_problems(request: Request, project: Project, answers: Answers)
     """A bad flag, WIZARD_* value or answers-file entry is reported before the first question,
     not after the last one. Problems of values still to be asked are left to the steps."""
     try:
-        build(
-            answers,
-            cwd=request.cwd,
-            existing_documents=project.documents,
-            documents_root=documents_root(project.base_services),
-        )
+        _build(answers, project, request.cwd)
     except InputError as exc:
         given = {Source.FLAG.value, Source.ENV.value, Source.FILE.value}
         fixed: list[str] = [p for p in exc.problems if isinstance(p, Problem) and p.source in given]
@@ -159,18 +151,18 @@ def _reject_fixed_problems(request: Request, project: Project, answers: Answers)
             raise InputError(fixed) from None
 
 
-def _interactive_ports(project: Project, resolved: Resolved, session: Any, ui: UI) -> Resolved:
+def _interactive_ports(plan: Plan, session: Any, ui: UI) -> Plan:
     from wizard.config.model import parse_port
     from wizard.ui import prompter
 
     while True:
-        blocking, warnings, notes = port_verdicts(project, resolved.config)
+        blocking, warnings, notes = port_verdicts(plan)
         for note in notes:
             ui.info(note)
         for status in warnings:
             ui.warn(f"{status.problem} (unchanged since the last run; probably this stack)")
         if not blocking:
-            return resolved
+            return plan
         for status in blocking:  # all of them: "Continue anyway" must not hide the second one
             ui.problem(status.problem or f"port {status.port.port} is taken")
         movable = next((s for s in blocking if s.port.variable == "POSTGRES_HOST_PORT"), None)
@@ -182,20 +174,15 @@ def _interactive_ports(project: Project, resolved: Resolved, session: Any, ui: U
         if action == "stop":
             raise Cancelled()
         if action == "continue" or movable is None:
-            return resolved
-        planned = {port.port for port in planned_ports(project, resolved.config)}
+            return plan
+        planned = {port.port for port in plan.ports}
         suggestion = _free_port_after(movable.port, avoid=planned)
         session.answered["postgres_host_port"] = prompter.text(
             "Host port for PostgreSQL",
             default=str(suggestion),
             validate=lambda text: parse_port(text, "PostgreSQL host port")[1],
         ).strip()
-        resolved = build(
-            session.current,
-            cwd=session.cwd,
-            existing_documents=project.documents,
-            documents_root=documents_root(project.base_services),
-        )
+        plan = make_plan(plan.project, _build(session.current, plan.project, session.cwd))
 
 
 def _free_port_after(taken: PublishedPort, avoid: set[int] | frozenset[int] = frozenset()) -> int:

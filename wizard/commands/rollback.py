@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from wizard.commands.result import Result
-from wizard.commands.setup import Cancelled, CheckFailed
-from wizard.config.model import InputError
-from wizard.files.envfile import EnvParseError, read_env
+from wizard.errors import Cancelled, CheckFailed, InputError
 from wizard.files.writer import LockedError, backup_sets, project_lock
 from wizard.files.writer import rollback as restore
+from wizard.result import MessageKind, Result
+from wizard.stack.envfile import EnvParseError, read_env
 
 
 def rollback(
@@ -46,15 +45,17 @@ def rollback(
         }
     )
     done.say(
-        "success",
+        MessageKind.SUCCESS,
         f"Restored {', '.join(result.written) or 'nothing (already identical)'} from {stamp}",
     )
     if result.backup_stamp:
-        done.say("info", f"What it replaced is saved as backup set {result.backup_stamp}.")
+        done.say(
+            MessageKind.INFO, f"What it replaced is saved as backup set {result.backup_stamp}."
+        )
     if None not in (replaced, restored) and replaced != restored:
         # A rollback changes .env only: the server keeps the password a rotation gave it.
         done.say(
-            "warn",
+            MessageKind.WARN,
             "The restored .env holds another PostgreSQL password than the one it replaced. "
             "If the server uses the replaced one (it was rotated or corrected since), the "
             "stack cannot log in: run `wizard rollback` again to undo this rollback.",

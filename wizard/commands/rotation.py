@@ -20,9 +20,9 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from wizard.config.model import DEFAULT_DB_TIMEOUT, MAX_DB_TIMEOUT, parse_positive_int
-from wizard.files import resources
-from wizard.files.envfile import read_env, update_env
 from wizard.files.project import ENV_NAME, Project, load_project, read_file
+from wizard.stack import resources
+from wizard.stack.envfile import read_env, update_env
 
 PENDING_KEY = "POSTGRES_PASSWORD_PENDING"
 
@@ -58,8 +58,8 @@ def keep_pending(project_dir: Path, new_password: str) -> str:
     Never raises for a failed write: the run is failing already, and the sentence then says
     how to get the role back.
     """
-    from wizard.files.envfile import EnvParseError, EnvValueError
     from wizard.files.writer import PlannedFile, WriteError, write_files
+    from wizard.stack.envfile import EnvParseError, EnvValueError
 
     try:
         text = read_file(project_dir / ENV_NAME) or ""
@@ -79,10 +79,10 @@ def keep_pending(project_dir: Path, new_password: str) -> str:
 def find_out(env: Mapping[str, str], timeout: int, wait_seconds: float = 0.0) -> Finding:
     """Which password the server accepts: the pending one is tried first (the rotation got as
     far as ALTER ROLE whenever it is in doubt), then the current one."""
-    from wizard.commands.check import env_target
     from wizard.host.database import DbProblem, check_database, wait_for_database
+    from wizard.host.targets import target_for_env
 
-    target, reason = env_target(env)
+    target, reason = target_for_env(env)
     pending = pending_password(env)
     if target is None or pending is None:
         return Finding(Verdict.UNKNOWN, f"The server cannot be tried: {reason}.")
@@ -168,7 +168,7 @@ def settle(project: Project, timeout: object = None, wait_seconds: float = 0.0) 
 def settle_on_disk(project_dir: Path, timeout: int, wait_seconds: float) -> Settled:
     """`settle`, then write .env (what `wizard check` does). Takes the project lock and reads
     .env again under it; the message of a failure says what failed and that .env is as it was."""
-    from wizard.config.model import InputError
+    from wizard.errors import InputError
     from wizard.files.writer import LockedError, PlannedFile, WriteError, project_lock, write_files
 
     try:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wizard.commands.result import Result, ReviewTable
 from wizard.commands.rotation import KEPT, pending_password
-from wizard.commands.setup import Request, layered, settings_json, unreached_warning
+from wizard.commands.setup_report import settings_json
 from wizard.config.answers import Answers, Source
-from wizard.config.contract import documents_root
-from wizard.config.model import InputError
 from wizard.config.resolve import build
+from wizard.errors import InputError
 from wizard.files.project import load_project
-from wizard.ui.review import rows
+from wizard.plan.model import make_plan
+from wizard.result import MessageKind, Result, ReviewTable
+from wizard.ui.review import rows, unreached_warning
 
 
 def show(project_dir: Path) -> Result:
@@ -26,21 +26,20 @@ def show(project_dir: Path) -> Result:
     # WIZARD_* variables describe a run, not the configuration). A document directory that has
     # gone is reported rather than a reason to show nothing.
     inputs = Answers([(Source.DEFAULT, {"create_doc_dirs": True})])
-    request = Request(project_dir=root, cwd=root, inputs=inputs, interactive=False)
     resolved = build(
-        layered(request, project),
+        project.layered(inputs),
         cwd=root,
         existing_documents=project.documents,
-        documents_root=documents_root(project.base_services),
+        documents_root=project.stack.documents_root,
     )
     settings = settings_json(resolved)
     settings["sources"].pop("create_doc_dirs", None)
     table = rows(resolved, project.env, project.env)
     result = Result(settings, ReviewTable(table, f"Configuration of {root}"))
-    if warning := unreached_warning(project, resolved.config, table):
-        result.say("warn", warning)
+    if warning := unreached_warning(make_plan(project, resolved), table):
+        result.say(MessageKind.WARN, warning)
     for missing in resolved.create_dirs:
-        result.say("warn", f"The document directory {missing} does not exist.")
+        result.say(MessageKind.WARN, f"The document directory {missing} does not exist.")
     if pending_password(project.env) is not None:
-        result.say("warn", f"A PostgreSQL password rotation is unfinished: {KEPT}.")
+        result.say(MessageKind.WARN, f"A PostgreSQL password rotation is unfinished: {KEPT}.")
     return result

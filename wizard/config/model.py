@@ -67,28 +67,6 @@ class LogLevel(StrEnum):
     ERROR = "ERROR"
 
 
-class Problem(str):
-    """One problem sentence (a str, as it is printed) that also says which answer it is about and
-    where that answer came from (a Source value: "flag", "environment", ...), so that code can
-    decide by those and never by the wording."""
-
-    key: str | None
-    source: str | None
-
-    def __new__(cls, text: str, *, key: str | None = None, source: str | None = None) -> Problem:
-        problem = super().__new__(cls, text)
-        problem.key, problem.source = key, source
-        return problem
-
-
-class InputError(Exception):
-    """Invalid or missing input; carries every problem found, one sentence each (exit 2)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
 def generate_fernet_key() -> str:
     """A Fernet key: url-safe base64 of 32 random bytes (what `Fernet.generate_key()` makes)."""
     import base64

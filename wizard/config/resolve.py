@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from wizard.config.answers import SECRETS, Answers, Source, secret_file_key, secret_file_label
-from wizard.config.contract import profile
 from wizard.config.model import (
     BUNDLED_HOST,
     BUNDLED_PORT,
@@ -27,9 +26,7 @@ from wizard.config.model import (
     DatabaseSettings,
     Deployment,
     DocumentDir,
-    InputError,
     PostgresMode,
-    Problem,
     SslMode,
     check_fernet_key,
     check_jwt_secret,
@@ -45,7 +42,9 @@ from wizard.config.model import (
     weak_secret,
 )
 from wizard.config.settings import SETTINGS
-from wizard.files.envfile import EnvValueError, quote_value
+from wizard.errors import InputError, Problem
+from wizard.stack.envfile import EnvValueError, quote_value
+from wizard.stack.profile import SecretForm, profile
 
 DOCS_ROOT = "/mnt/docs"
 
@@ -275,14 +274,14 @@ def build(
     rotate = _rotate_keys(c)
     secrets: dict[str, str] = {}
     for secret in profile().secrets:
-        rule = check_fernet_key if secret.form == "fernet" else check_url_safe_secret
+        rule = check_fernet_key if secret.form is SecretForm.FERNET else check_url_safe_secret
         secrets[secret.key] = _secret(
             c,
             secret.answer,
             rule,
             secret.key,
             secret.key in rotate or secret.key in placeholders,
-            generate=generate_fernet_key if secret.form == "fernet" else generate_secret,
+            generate=generate_fernet_key if secret.form is SecretForm.FERNET else generate_secret,
             rotate_hint=f"--rotate {secret.key}",
         )[0]
     documents, create_dirs = _documents(

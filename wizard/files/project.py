@@ -1,4 +1,4 @@
-"""What is in a project directory now: the .env, the wizard's override, the stack's base file.
+"""What is in a project directory now: the .env, the wizard's override, the Stack.
 
 Loading never changes anything. A malformed .env or override is an input problem (exit 2) with
 line numbers, so the wizard never overwrites a file it could not read.
@@ -6,7 +6,6 @@ line numbers, so the wizard never overwrites a file it could not read.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,56 +13,73 @@ from typing import Any
 
 import yaml
 
-from wizard.config.model import DocumentDir, InputError
-from wizard.files.compose import (
-    BASE_FILE_NAMES,
-    ComposeError,
-    find_base_file,
-    load_services,
-    parse_yaml,
-)
-from wizard.files.envfile import EnvParseError, read_env
-from wizard.files.resources import POSTGRES_COMPOSE
+from wizard.config.answers import Answers, Source
+from wizard.config.model import DocumentDir
+from wizard.config.resolve import existing_answers
+from wizard.errors import InputError
+from wizard.stack.compose import OVERRIDE_NAME, parse_yaml
+from wizard.stack.contract import Stack, load_stack
+from wizard.stack.envfile import EnvParseError, read_env
 
 ENV_NAME = ".env"
-OVERRIDE_NAME = "docker-compose.override.yml"
-# The other names compose loads an override file by, in its order, when no COMPOSE_FILE is set.
-# Once the wizard sets COMPOSE_FILE compose no longer looks for them, so a person's own override
-# must be listed there too or it silently stops applying.
-OWN_OVERRIDE_NAMES = (
-    "compose.override.yml",
-    "compose.override.yaml",
-    "docker-compose.override.yaml",
-)
 
 
 @dataclass(frozen=True)
 class Project:
+    """The directory as it is now: .env, the wizard's override (its x-wizard block), the Stack.
+    Built once per run by `load_project`."""
+
     root: Path
     env_text: str | None
     env: Mapping[str, str] = field(repr=False)
     override_text: str | None
     documents: tuple[DocumentDir, ...]
     gpu_ids: tuple[str, ...]
-    base_file: Path | None
-    services: tuple[str, ...]
-    # The person's own override file (compose.override.yaml, ...), if there is one.
-    own_override: Path | None = None
-    # The base file's services as written (uninterpolated): the stack's contract.
-    base_services: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    stack: Stack
+    # .env and the override as they were read from disk (None: absent): the writer checks,
+    # under the lock, that they still are.
+    read: Mapping[str, str | None] = field(default_factory=dict, repr=False)
 
     @property
     def configured(self) -> bool:
         """True on a re-run: the wizard has written this directory before."""
         return self.env_text is not None
 
+    @property
+    def base_file(self) -> Path | None:
+        return self.stack.base_file
 
-def load_project(root: Path) -> Project:
-    """Read the project directory. Raises InputError for files that exist but cannot be read, and
-    for a project directory that does not exist (a typo must not become a new deployment)."""
+    @property
+    def own_override(self) -> Path | None:
+        return self.stack.own_override
+
+    def layered(self, inputs: Answers) -> Answers:
+        """`inputs` (flags > WIZARD_* > answers file) over this deployment's current answers over
+        the defaults: the one lookup order of setup, check and show."""
+        existing = existing_answers(
+            self.env, self.documents, self.root, bool(self.stack.gpu_reserved)
+        )
+        if self.gpu_ids:
+            # Recorded in the override's x-wizard block: part of the current deployment, like
+            # the document directories (`wizard show` must not call them a default).
+            existing["gpu_ids"] = ",".join(self.gpu_ids)
+        return inputs.below(Source.EXISTING, existing).below(
+            Source.DEFAULT, self.stack.answer_defaults()
+        )
+
+
+def require_directory(root: Path) -> None:
+    """InputError unless `root` is an existing directory: a typo must not become a deployment."""
     if not root.is_dir():
         what = "is not a directory" if root.exists() else "does not exist"
         raise InputError([f"--project-dir: {root} {what}; create it first or fix the path"])
+
+
+def load_project(root: Path) -> Project:
+    """Read the project directory, each file once. Raises InputError for files that exist but
+    cannot be read, and for a project directory that does not exist (a typo must not become a
+    new deployment)."""
+    require_directory(root)
     problems: list[str] = []
     env_path = root / ENV_NAME
     env_text = _read(env_path, problems)
@@ -85,28 +101,10 @@ def load_project(root: Path) -> Project:
             documents, gpu_ids = read_wizard_block(override_text)
         except ValueError as exc:
             problems.append(f"{override_path}: {exc}")
-
-    base_file = find_base_file(root)
-    own_override = next(
-        (root / name for name in OWN_OVERRIDE_NAMES if (root / name).is_file()), None
-    )
-    base_services: dict[str, Any] = {}
-    # The stack's contract: its base file, the person's own override, and every other file
-    # COMPOSE_FILE lists (the stack's docker-compose.prod.yml, say): their ports are bound and
-    # their GPU reservations decided like the base's own.
-    contract = [base_file] if base_file is not None else []
-    if own_override is not None:
-        contract.append(own_override)
-    contract += [
-        root / name
-        for name in split_compose_file(env.get("COMPOSE_FILE", ""))
-        if name not in _MANAGED and (root / name).is_file() and root / name not in contract
-    ]
-    for path in contract:
-        try:
-            base_services = merge_services(base_services, load_services(path))
-        except ComposeError as exc:
-            problems.append(str(exc))
+    try:
+        stack = load_stack(root, env.get("COMPOSE_FILE", ""))
+    except InputError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
     return Project(
@@ -116,41 +114,9 @@ def load_project(root: Path) -> Project:
         override_text=override_text,
         documents=documents,
         gpu_ids=gpu_ids,
-        base_file=base_file,
-        services=tuple(base_services),
-        base_services=base_services,
-        own_override=own_override,
+        stack=stack,
+        read={ENV_NAME: env_text, OVERRIDE_NAME: override_text},
     )
-
-
-# The files the wizard itself lists in COMPOSE_FILE; every other entry is someone's addition.
-_MANAGED = frozenset({*BASE_FILE_NAMES, POSTGRES_COMPOSE, OVERRIDE_NAME, *OWN_OVERRIDE_NAMES})
-
-
-def split_compose_file(value: str) -> list[str]:
-    """COMPOSE_FILE's entries (compose's default separator on Linux and macOS is ':'), spelled
-    the way the wizard writes them (`./compose.yaml` is `compose.yaml`)."""
-    return [os.path.normpath(name.strip()) for name in value.split(":") if name.strip()]
-
-
-def merge_services(base: Mapping[str, Any], later: Mapping[str, Any]) -> dict[str, Any]:
-    """Services of two compose files as the contract sees them: a later file's lists add to the
-    earlier ones (ports, volumes), its mappings merge, its other values win."""
-    merged = dict(base)
-    for name, body in later.items():
-        merged[name] = _merge_values(merged[name], body) if name in merged else body
-    return merged
-
-
-def _merge_values(earlier: Any, later: Any) -> Any:
-    if isinstance(earlier, dict) and isinstance(later, dict):
-        merged = dict(earlier)
-        for key, value in later.items():
-            merged[key] = _merge_values(earlier[key], value) if key in earlier else value
-        return merged
-    if isinstance(earlier, list) and isinstance(later, list):
-        return [*earlier, *later]
-    return later
 
 
 def read_file(path: Path) -> str | None:

@@ -18,11 +18,13 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from wizard.errors import CheckFailed
 
 LOCK_NAME = ".wizard.lock"
 KEEP_BACKUP_SETS = 5
@@ -39,11 +41,11 @@ _HOLDER_READ_TRIES = 5
 _HOLDER_READ_PAUSE_S = 0.01
 
 
-class WriteError(Exception):
+class WriteError(CheckFailed):
     """A file could not be written; the message names it, the reason, and what state it is in."""
 
 
-class LockedError(Exception):
+class LockedError(CheckFailed):
     """Another wizard holds the project lock; the message names its pid, start time and command."""
 
 
@@ -182,7 +184,11 @@ def _read_holder(info: Path) -> str:
 
 
 def write_files(
-    project_dir: Path, files: Sequence[PlannedFile], *, now: datetime | None = None
+    project_dir: Path,
+    files: Sequence[PlannedFile],
+    *,
+    now: datetime | None = None,
+    expected: Mapping[str, str | None] | None = None,
 ) -> WriteResult:
     """Make each planned file exist in `project_dir` with exactly its content and mode.
 
@@ -191,6 +197,10 @@ def write_files(
     time; naive values are UTC) names the backup set; a stamp is always newer than every existing
     set. Afterwards only the newest `KEEP_BACKUP_SETS` sets remain.
 
+    `expected` maps a file name to the text the plan was made from (None: absent): read again
+    here, under the lock, a file that no longer holds it was changed by someone else meanwhile,
+    and nothing is written (WriteError).
+
     Raises WriteError when anything fails; every file is then as it was before the call.
     The caller must hold `project_lock`.
     """
@@ -198,7 +208,7 @@ def write_files(
         _Change(f.name, f.content.encode("utf-8"), f.mode, fix_mode_if_unchanged=True)
         for f in files
     ]
-    return _commit(project_dir, changes, now)
+    return _commit(project_dir, changes, now, expected or {})
 
 
 def backup_sets(project_dir: Path) -> list[str]:
@@ -237,13 +247,24 @@ def rollback(
     return _commit(project_dir, changes, now)
 
 
-def _commit(project_dir: Path, changes: Sequence[_Change], now: datetime | None) -> WriteResult:
+def _commit(
+    project_dir: Path,
+    changes: Sequence[_Change],
+    now: datetime | None,
+    expected: Mapping[str, str | None] | None = None,
+) -> WriteResult:
     names = [c.name for c in changes]
     if len(set(names)) != len(names):
         raise ValueError(f"a file is planned twice: {names}")
     _remove_stale_temp_files(project_dir)
 
     before = {c.name: _read_current(project_dir / c.name) for c in changes}
+    for name, text in (expected or {}).items():
+        if name in before and _content(before[name]) != (None if text is None else text.encode()):
+            raise WriteError(
+                f"{project_dir / name} changed while the wizard ran (another wizard, or an "
+                "edit); nothing was written: run it again"
+            )
     to_write = [c for c in changes if _content(before[c.name]) != c.data]
     to_back_up = [c.name for c in to_write if before[c.name] is not None]
     written = {c.name for c in to_write}

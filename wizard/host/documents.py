@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from wizard.files import resources
+from wizard.stack import resources
 
 # The connector skips larger files (packages/shared/connectors/local.py: MAX_FILE_SIZE).
 MAX_DOCUMENT_BYTES = 500 * 1024 * 1024

@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from wizard.commands.result import Result
-
-    # Only a type here: the message of an interrupt must not need the modules behind it.
-    from wizard.ui.review import Row
+    # Only types here: the message of an interrupt must not need the modules behind them.
+    from wizard.result import CheckRow, ListTable, MessageKind, Result, Row
 
 # Each kind of message: its prefix, and its ANSI colour on a terminal.
 PREFIXES = {"info": "", "success": "✓ ", "warn": "! ", "problem": "✗ ", "error": "error: "}
@@ -198,11 +196,8 @@ class UI:
             code = "1" if line.startswith(("+++", "---")) else codes.get(line[:1], "")
             self._plain(self._ansi(line, code) if code else line)
 
-    def checks(
-        self, results: Sequence[tuple[str, str, str]], title: str = "Checks", *, output: bool = True
-    ) -> None:
-        """(check, status, detail) rows; status is ok / warn / fail / skip. On stdout: the
-        command's own output (on stderr with `output` False)."""
+    def checks(self, results: Sequence[CheckRow], title: str = "Checks") -> None:
+        """The rows of a check, on stdout: the command's own output."""
         from rich.table import Table
         from rich.text import Text
 
@@ -211,9 +206,26 @@ class UI:
         table.add_column("Check", style="bold")
         table.add_column("Result")
         table.add_column("Detail")
-        for name, status, detail in results:
-            table.add_row(name, Text(status, style=styles.get(status, "")), Text(detail))
-        (self.output if output else self.console).print(table)
+        for row in results:
+            status = row.status.value
+            table.add_row(row.name, Text(status, style=styles.get(status, "")), Text(row.detail))
+        self.output.print(table)
+
+    def listing(self, listing: ListTable) -> None:
+        """A command's listing (users, keys), on stdout."""
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=listing.title or None, title_justify="left")
+        for column in listing.columns:
+            table.add_column(column, overflow="fold")
+        for row in listing.rows:
+            table.add_row(*(Text(cell) for cell in row))
+        self.output.print(table)
+
+    def say(self, kind: MessageKind, message: str) -> None:
+        """A message of `kind` (wizard.result.MessageKind) on stderr."""
+        self._message(kind.value, message)
 
 
 def _ignore(count: int) -> None:
@@ -227,20 +239,28 @@ def print_text(text: str) -> None:
 
 
 def render(result: Result, json_output: bool, ui: UI | None = None) -> None:
-    """The one place a command's result is printed (commands/result.py says where each part
-    goes)."""
-    from wizard.commands.result import ReviewTable
+    """The one place a command's result is printed (wizard/result.py says where each part goes).
+    With --json the object stands for the table: no table is printed, only the messages (on
+    stderr, the run's log)."""
+    from wizard.result import ChecksTable, ListTable, ReviewTable
 
     ui = ui or UI()
     if json_output:
         print_json(result.data)
+        for kind, text in result.messages:
+            ui.say(kind, text)
+        return
     table = result.table
     if isinstance(table, ReviewTable):
-        ui.review_table(table.rows, title=table.title, output=not json_output)
-    elif table is not None:
-        ui.checks(table.rows, title=table.title, output=not json_output)
+        ui.review_table(table.rows, title=table.title, output=True)
+    elif isinstance(table, ChecksTable):
+        ui.checks(table.rows, title=table.title)
+    elif isinstance(table, ListTable):
+        ui.listing(table)
+    if result.output is not None:
+        print_text(result.output)
     for kind, text in result.messages:
-        getattr(ui, kind)(text)
+        ui.say(kind, text)
 
 
 def print_json(data: Any) -> None:

@@ -8,17 +8,18 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 
 from wizard.config.answers import Source
-from wizard.config.contract import profile
+from wizard.config.envkeys import ENV_KEYS, SECRET_ENV_KEYS
 from wizard.config.model import Deployment, PostgresMode
 from wizard.config.resolve import Resolved
 from wizard.config.settings import SETTINGS
-from wizard.files.envfile import EnvEntry, EnvParseError, export_prefix, parse_env
-from wizard.files.render import ENV_KEYS, SECRET_ENV_KEYS
 from wizard.files.writer import PlannedFile
+from wizard.plan.model import Plan
+from wizard.result import Row
+from wizard.stack.envfile import EnvEntry, EnvParseError, export_prefix, parse_env
+from wizard.stack.profile import profile
 
 # .env keys whose values may appear in a diff; any other key's value (secrets, and keys a person
 # added by hand, which may be API tokens) is redacted.
@@ -30,16 +31,6 @@ def mask(secret: str) -> str:
     shown = min(4, len(secret) // 4)
     tail = f", ends …{secret[-shown:]}" if shown else ""
     return f"•••••••• ({len(secret)} characters{tail})"
-
-
-@dataclass(frozen=True)
-class Row:
-    setting: str
-    value: str
-    source: str
-    changed: bool
-    # The .env keys behind the row: what decides which services it reaches.
-    keys: tuple[str, ...] = ()
 
 
 def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]) -> list[Row]:
@@ -139,6 +130,20 @@ def unreached(table: Sequence[Row], readers: Mapping[str, Sequence[str]]) -> lis
     ]
 
 
+def unreached_warning(plan: Plan, table: list[Row]) -> str | None:
+    """Which settings of the review reach no service of the stack, if any do not."""
+    project = plan.project
+    if project.base_file is None:
+        return None  # said by unmounted_documents_warning, naming the stack it expects
+    missing = unreached(table, plan.readers)
+    if not missing:
+        return None
+    return (
+        f"These settings reach no service of {project.base_file.name}: {', '.join(missing)}. "
+        "Its services do not read them; they are recorded in .env only."
+    )
+
+
 # Answers the current deployment keeps in the override's x-wizard block rather than in .env.
 _FROM_OVERRIDE = frozenset({"doc_dir", "gpu_ids"})
 
@@ -195,7 +200,7 @@ def _redacted_comments(chunk: str) -> str:
 
 @cache
 def _template_comments() -> frozenset[str]:
-    from wizard.files import resources
+    from wizard.stack import resources
 
     lines = resources.template("env.template").splitlines()
     return frozenset(line for line in lines if line.lstrip().startswith("#"))

@@ -31,7 +31,7 @@ from wizard.config.model import (
 )
 from wizard.config.resolve import DEFAULTS, document_dir_problem, switches_server
 from wizard.config.settings import SETTINGS, Setting
-from wizard.files.envfile import EnvValueError, quote_value
+from wizard.stack.envfile import EnvValueError, quote_value
 from wizard.ui import prompter
 from wizard.ui.console import UI
 

@@ -23,6 +23,16 @@ BASE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 
+# The override the wizard owns, and the other names compose loads an override file by, in its
+# order, when no COMPOSE_FILE is set. Once the wizard sets COMPOSE_FILE compose no longer looks
+# for them, so a person's own override must be listed there too or it silently stops applying.
+OVERRIDE_NAME = "docker-compose.override.yml"
+OWN_OVERRIDE_NAMES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yaml",
+)
+
 
 class ComposeError(Exception):
     """A compose file cannot be read: one sentence naming the file, what is wrong and the fix.
@@ -248,6 +258,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value if v is not RESET]
     return None if value is RESET else value
+
+
+def services_of_text(path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
+    """(the file's text, its services as load_services gives them): read once, parsed once."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ComposeError(
+            f"{path}: the compose file does not exist; create it or remove it from COMPOSE_FILE"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ComposeError(f"{path}: cannot be read ({exc}); check its permissions") from None
+    return text, load_services(path, text)
 
 
 def load_services(path: Path, text: str | None = None) -> dict[str, dict[str, Any]]:

@@ -102,7 +102,7 @@ def register(app: typer.Typer, command: str | None) -> None:
 def _execute(json_output: bool, body: Callable[[], Outcome]) -> None:
     """Run `body`, render its Outcome, map the layer's errors to exit codes (via the CLI's one
     mapping: InputError 2, CheckFailed 1, KeyboardInterrupt 130)."""
-    from wizard.cli import _run
+    from wizard.cli.common import run_command
 
     def run() -> int:
         from wizard.accounts.errors import AccountsError, InvalidInput
@@ -110,16 +110,16 @@ def _execute(json_output: bool, body: Callable[[], Outcome]) -> None:
         try:
             outcome = body()
         except InvalidInput as exc:
-            from wizard.config.model import InputError
+            from wizard.errors import InputError
 
             raise InputError(exc.problems) from None
         except AccountsError as exc:
-            from wizard.commands.setup import CheckFailed
+            from wizard.errors import CheckFailed
 
             raise CheckFailed(str(exc)) from None
         return render(outcome, json_output)
 
-    _run(run, json_output)
+    run_command(run, json_output)
 
 
 def render(outcome: Outcome, json_output: bool) -> int:
@@ -165,7 +165,7 @@ def _problems(db_timeout: int) -> list[str]:
 
 def _raise_if(problems: list[str]) -> None:
     if problems:
-        from wizard.config.model import InputError
+        from wizard.errors import InputError
 
         raise InputError(problems)
 
@@ -184,7 +184,7 @@ def _new_password(
     from wizard.accounts.hashing import generate_password
     from wizard.accounts.operations import NewPassword
     from wizard.accounts.rules import password_problems
-    from wizard.cli import interactive_session
+    from wizard.cli.common import interactive_session
 
     if password_file is not None and generate:
         problems.append("--password-file and --generate-password: give one of them, not both")
@@ -364,7 +364,7 @@ def user_delete(
 
     def body() -> Outcome:
         from wizard.accounts import operations
-        from wizard.cli import interactive_session
+        from wizard.cli.common import interactive_session
 
         problems = _problems(db_timeout)
         ask = not yes and interactive_session(non_interactive)
@@ -375,7 +375,7 @@ def user_delete(
             from wizard.ui import prompter
 
             if not prompter.confirm(f"Delete user {username} for good?", default=False):
-                from wizard.commands.setup import Cancelled
+                from wizard.errors import Cancelled
 
                 raise Cancelled()
         with _connect(project_dir, db_timeout).accounts as accounts:
@@ -460,7 +460,7 @@ def key_verify(
 
     def body() -> Outcome:
         from wizard.accounts import operations
-        from wizard.cli import interactive_session
+        from wizard.cli.common import interactive_session
 
         problems = _problems(db_timeout)
         if interactive_session(non_interactive):

@@ -13,10 +13,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from wizard.config.model import Config, InputError
-from wizard.files.compose import ComposeError, PublishedPort, port_conflicts, published_ports
-from wizard.files.project import OVERRIDE_NAME, Project, split_compose_file
-from wizard.files.render import compose_files, compose_paths, env_values, render_override
+from wizard.errors import InputError
+from wizard.files.project import Project
+from wizard.plan.model import Plan
+from wizard.plan.render import compose_paths
+from wizard.stack import resources
+from wizard.stack.compose import (
+    OVERRIDE_NAME,
+    ComposeError,
+    PublishedPort,
+    port_conflicts,
+    published_ports,
+)
+from wizard.stack.contract import split_compose_file
 
 if TYPE_CHECKING:
     from wizard.host.ports import PortStatus
@@ -25,24 +34,11 @@ if TYPE_CHECKING:
 _PORT_FLAGS = {"POSTGRES_HOST_PORT": "--postgres-host-port"}
 
 
-def planned_ports(project: Project, config: Config) -> list[PublishedPort]:
-    """Every host port the configuration will publish, the wizard's override as it is about to
-    be written (it binds the base's ports to the chosen address)."""
-    names = [name for name in compose_files(project, config) if name != OVERRIDE_NAME]
-    env = {**project.env, **env_values(project, config)}
-    override_path = project.root / OVERRIDE_NAME
-    return published_ports(
-        [*compose_paths(project, names), override_path],
-        env,
-        {override_path: render_override(project, config)},
-    )
-
-
-def checked_planned_ports(project: Project, config: Config) -> list[PublishedPort]:
-    """planned_ports, refusing (InputError, exit 2) a configuration in which two services ask
+def checked_planned_ports(plan: Plan) -> list[PublishedPort]:
+    """The plan's ports, refusing (InputError, exit 2) a configuration in which two services ask
     for one host port: that is found before writing, whether or not ports are checked."""
     try:
-        ports = planned_ports(project, config)
+        ports = plan.ports
     except ComposeError as exc:
         raise InputError([str(exc)]) from None
     problems = conflict_problems(ports)
@@ -79,8 +75,14 @@ def current_ports(project: Project) -> list[PublishedPort]:
             for path in (project.base_file, project.own_override, project.root / OVERRIDE_NAME)
             if path is not None
         ]
+    texts = dict(project.stack.texts)
+    if project.override_text is not None:
+        texts[project.root / OVERRIDE_NAME] = project.override_text
+    texts.setdefault(
+        resources.data_root() / resources.POSTGRES_COMPOSE, resources.postgres_compose()
+    )
     try:
-        return published_ports(compose_paths(project, names), project.env)
+        return published_ports(compose_paths(project, names), project.env, texts)
     except ComposeError:
         return []
 
@@ -137,14 +139,12 @@ def judge(
     return PortJudgement(status, Verdict.TAKEN, status.problem or f"{where} is taken")
 
 
-def judge_ports(
-    project: Project, config: Config, *, database_answers: bool = False
-) -> list[PortJudgement]:
-    """Every planned port of `config`, checked on this host and judged by the one rule."""
+def judge_ports(plan: Plan, *, database_answers: bool = False) -> list[PortJudgement]:
+    """Every planned port, checked on this host and judged by the one rule."""
     from wizard.host.ports import check_ports
 
-    ports = checked_planned_ports(project, config)
-    current = current_ports(project)
+    ports = checked_planned_ports(plan)
+    current = current_ports(plan.project)
     return [
         judge(status, current, database_answers=database_answers)
         for status in check_ports(ports, default_address="0.0.0.0")

@@ -18,22 +18,24 @@ POSTGRES_COMPOSE = "docker-compose.postgres.yml"
 
 @cache
 def data_root() -> Path:
-    package = Path(__file__).resolve().parent.parent  # wizard/, above wizard/files/
+    package = Path(__file__).resolve().parent.parent  # wizard/, above wizard/stack/
     bundled = package / "_data"
     return bundled if bundled.is_dir() else package.parent
 
 
+@cache
 def template(name: str) -> str:
     return (data_root() / "templates" / name).read_text(encoding="utf-8")
 
 
+@cache
 def postgres_compose() -> str:
     return (data_root() / POSTGRES_COMPOSE).read_text(encoding="utf-8")
 
 
 @cache
 def stack_profile() -> Mapping[str, Any]:
-    """templates/stack.yaml as data (wizard.config.contract gives it shape)."""
+    """templates/stack.yaml as data (wizard.stack.contract gives it shape)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: several times faster
     data = yaml.load(template("stack.yaml"), Loader=loader) or {}
     return data if isinstance(data, dict) else {}
