@@ -291,7 +291,8 @@ def test_external_server_asks_again_after_a_refused_login_then_connects(
         typed(wrong),  # an external server's password: asked once, no "generate" offered
         ENTER,  # What now? Change the connection settings
         ENTER * 5,  # host, port, database, user, sslmode: each keeps what was typed
-        DOWN + ENTER,  # not "Keep the current password": enter the server's password
+        # The server refused the password: the default is to enter it again, not to keep it.
+        ENTER,
         typed(postgres.password),
         step_3(docs),
         STEP_4,

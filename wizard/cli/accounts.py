@@ -157,9 +157,9 @@ def _over_accounts(
 
 
 def _problems(db_timeout: int) -> list[str]:
-    from wizard.config.model import MAX_DB_TIMEOUT, parse_positive_int
+    from wizard.config.model import parse_db_timeout
 
-    _, problem = parse_positive_int(str(db_timeout), "--db-timeout", 2, MAX_DB_TIMEOUT)
+    _, problem = parse_db_timeout(db_timeout, "--db-timeout")
     return [problem] if problem else []
 
 

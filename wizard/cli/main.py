@@ -200,7 +200,7 @@ def check(
 
     def body() -> int:
         from wizard.commands.check import run_checks
-        from wizard.config.model import MAX_DB_TIMEOUT, parse_positive_int
+        from wizard.config.model import parse_db_timeout
         from wizard.errors import InputError
         from wizard.ui.console import render
 
@@ -209,7 +209,7 @@ def check(
             problems.append(
                 f"--wait: {wait:g} is not valid; give the seconds to wait, 0 to {MAX_WAIT_SECONDS}"
             )
-        _, problem = parse_positive_int(str(db_timeout), "--db-timeout", 2, MAX_DB_TIMEOUT)
+        _, problem = parse_db_timeout(db_timeout, "--db-timeout")
         if problem:
             problems.append(problem)
         if problems:

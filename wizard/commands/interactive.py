@@ -14,7 +14,7 @@ from typing import Any
 from wizard.commands.preflight import check_answers_database, port_verdicts, preview_documents
 from wizard.commands.setup_report import Request
 from wizard.config.answers import Answers, Source
-from wizard.config.model import DEFAULT_DB_TIMEOUT, MAX_DB_TIMEOUT, parse_positive_int
+from wizard.config.model import db_timeout_or_default
 from wizard.config.resolve import Resolved, build
 from wizard.errors import Cancelled, InputError, Problem
 from wizard.files.project import Project
@@ -33,10 +33,7 @@ def interactive(request: Request, project: Project, answers: Answers, ui: UI) ->
     from wizard.ui import prompter, steps
 
     _reject_fixed_problems(request, project, answers)
-    timeout, _ = parse_positive_int(
-        answers.value("db_timeout") or 5, "db timeout", minimum=2, maximum=MAX_DB_TIMEOUT
-    )
-    timeout = timeout or DEFAULT_DB_TIMEOUT
+    timeout = db_timeout_or_default(answers.value("db_timeout"))
     session = steps.Session(
         answers=answers,
         ui=ui,
@@ -170,7 +167,9 @@ def _interactive_ports(plan: Plan, session: Any, ui: UI) -> Plan:
         if movable is not None:
             choices.append(("Use another port for PostgreSQL", "change"))
         choices += [("Continue anyway", "continue"), ("Stop: write nothing", "stop")]
-        action = prompter.select("Port in use", choices, default=choices[0][1])
+        # The default leads to the fix: another port where one can move, else stop and free it.
+        default = "change" if movable is not None else "stop"
+        action = prompter.select("Port in use", choices, default=default)
         if action == "stop":
             raise Cancelled()
         if action == "continue" or movable is None:

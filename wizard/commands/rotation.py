@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from wizard.config.model import DEFAULT_DB_TIMEOUT, MAX_DB_TIMEOUT, parse_positive_int
+from wizard.config.model import db_timeout_or_default
 from wizard.files.project import ENV_NAME, Project, load_project, read_file
 from wizard.stack import resources
 from wizard.stack.envfile import read_env, update_env
@@ -144,8 +144,7 @@ class Settled:
 def settle(project: Project, timeout: object = None, wait_seconds: float = 0.0) -> Settled:
     """The project with its pending rotation finished or undone, in memory (nothing is
     written). `timeout` is the --db-timeout as given (default 5 seconds)."""
-    seconds, _ = parse_positive_int(timeout or DEFAULT_DB_TIMEOUT, "timeout", 2, MAX_DB_TIMEOUT)
-    finding = find_out(project.env, seconds or DEFAULT_DB_TIMEOUT, wait_seconds)
+    finding = find_out(project.env, db_timeout_or_default(timeout), wait_seconds)
     if finding.verdict is Verdict.UNKNOWN:
         return Settled(
             None,

@@ -292,6 +292,18 @@ def parse_positive_int(
     return number, None
 
 
+def parse_db_timeout(value: object, field_name: str) -> tuple[int | None, str | None]:
+    """The seconds of one database connection attempt: whole, 2 to 600 (libpq raises smaller
+    values to 2). The one parse of --db-timeout, WIZARD_DB_TIMEOUT and the answers file."""
+    return parse_positive_int(value, field_name, minimum=2, maximum=MAX_DB_TIMEOUT)
+
+
+def db_timeout_or_default(value: object) -> int:
+    """A timeout validated elsewhere (exit 2 there), or none given: the default stands in."""
+    seconds, _ = parse_db_timeout(value, "db timeout") if value not in (None, "") else (None, None)
+    return seconds or DEFAULT_DB_TIMEOUT
+
+
 def parse_bind_address(
     value: object, field_name: str = "bind address"
 ) -> tuple[str | None, str | None]:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from wizard.config.answers import SECRETS, Answers, Source, secret_file_key, secret_file_label
+from wizard.config.envkeys import ENV_ANSWERS
 from wizard.config.model import (
     BUNDLED_HOST,
     BUNDLED_PORT,
     DEFAULT_DB_TIMEOUT,
-    MAX_DB_TIMEOUT,
     PLACEHOLDERS,
     Config,
     DatabaseSettings,
@@ -37,8 +37,8 @@ from wizard.config.model import (
     generate_secret,
     parse_bool,
     parse_choice,
+    parse_db_timeout,
     parse_port,
-    parse_positive_int,
     weak_secret,
 )
 from wizard.config.settings import SETTINGS
@@ -57,22 +57,6 @@ DEFAULTS: Mapping[str, Any] = {
     "postgres_host_port": str(BUNDLED_PORT),
     "db_timeout": str(DEFAULT_DB_TIMEOUT),
     **{setting.key: setting.default for setting in SETTINGS},
-}
-
-# .env key -> answer key, for the keys whose value is an answer as written.
-ENV_ANSWERS: Mapping[str, str] = {
-    "POSTGRES_MODE": "postgres_mode",
-    "POSTGRES_HOST": "postgres_host",
-    "POSTGRES_PORT": "postgres_port",
-    "POSTGRES_DB": "postgres_db",
-    "POSTGRES_USER": "postgres_user",
-    "POSTGRES_PASSWORD": "postgres_password",
-    "POSTGRES_SSLMODE": "postgres_sslmode",
-    "POSTGRES_SSLROOTCERT": "postgres_sslrootcert",
-    "POSTGRES_HOST_PORT": "postgres_host_port",
-    "POSTGRES_BUNDLED_PASSWORD": "postgres_bundled_password",
-    "JWT_SECRET_KEY": "jwt_secret",
-    **{setting.env_key: setting.key for setting in SETTINGS},
 }
 
 
@@ -102,9 +86,6 @@ def existing_answers(
     values: dict[str, Any] = {
         answer: env[key] for key, answer in ENV_ANSWERS.items() if env.get(key, "") != ""
     }
-    for secret in profile().secrets:
-        if env.get(secret.key, "") != "":
-            values[secret.answer] = env[secret.key]
     if "USE_GPU" in env:
         flag, problem = parse_bool(env["USE_GPU"], "USE_GPU")
         if problem:
@@ -253,9 +234,7 @@ def build(
 
     deployment = c.take("deployment", parse_choice, Deployment)
     values = {setting.key: c.take(setting.key, setting.parse) for setting in SETTINGS}
-    db_timeout = c.take(
-        "db_timeout", lambda v, f: parse_positive_int(v, f, minimum=2, maximum=MAX_DB_TIMEOUT)
-    )
+    db_timeout = c.take("db_timeout", parse_db_timeout)
     gpu_ids = _gpu_ids(c)
 
     database, previous_password = _database(c, options, cwd)

@@ -184,9 +184,9 @@ class UI:
         table.add_column("From", style="dim")
         marked = any(row.changed for row in rows)  # never on a first install: nothing was there
         if marked:
-            table.add_column("", style="yellow")
+            table.add_column("Changed", style="yellow")
         for row in rows:
-            mark = ["changed" if row.changed else ""] if marked else []
+            mark = ["yes" if row.changed else ""] if marked else []
             table.add_row(row.setting, Text(row.value), row.source, *mark)
         (self.output if output else self.console).print(table)
 

@@ -11,6 +11,7 @@ import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ class Session:
         # Secrets generated in this run, kept until their own step is answered otherwise: left to
         # `build`, every review (and every way back to a step) would generate them anew.
         self.generated: dict[str, str] = {}
+        # The server refused the password given at step 2: asked again, typing a new one is
+        # the default (keeping the refused one cannot be the fix).
+        self.password_refused = False
 
     @property
     def current(self) -> Answers:
@@ -251,6 +255,8 @@ def _file_rule(text: str) -> str | None:
 
 def _external_connects(s: Session) -> bool:
     """Connect before going on; on failure offer retry, correction or continuing unvalidated."""
+    from wizard.host.database import DbProblem
+
     assert s.check_database is not None
     # What "Change the connection settings" would ask again.
     keys = [q.key for q in EXTERNAL_SERVER] + [SSLMODE.key, "postgres_password"]
@@ -260,6 +266,7 @@ def _external_connects(s: Session) -> bool:
     while True:
         with s.ui.status("Connecting to the database"):
             result = s.check_database(s.current)
+        s.password_refused = not result.ok and result.problem is DbProblem.AUTH
         if result.ok:
             s.ui.success(f"Connected: PostgreSQL {result.server_version}, can create tables.")
             s.answered["skip_db_check"] = False
@@ -317,10 +324,13 @@ def _ask_server_password(s: Session) -> None:
     if current is not None:
         action = prompter.select(
             "PostgreSQL password",
-            [("Keep the current password", "keep"), ("Enter the server's password", "enter")],
-            default="keep",
+            [
+                ("Keep the current password", SecretChoice.KEEP),
+                ("Enter the server's password", SecretChoice.ENTER),
+            ],
+            default=SecretChoice.ENTER if s.password_refused else SecretChoice.KEEP,
         )
-        if action == "keep":
+        if action is SecretChoice.KEEP:
             return
     user = s.value("postgres_user")
     s.answered[key] = prompter.secret(
@@ -345,6 +355,29 @@ def _switches_server(s: Session) -> bool:
 # --- shared: a secret --------------------------------------------------------------------------
 
 
+class SecretChoice(StrEnum):
+    """What the person does with a secret at its step."""
+
+    KEEP = "keep"  # the current one
+    TYPED = "typed"  # the one typed a moment ago (back from the review)
+    GENERATE = "generate"
+    ENTER = "enter"  # type one (on a re-run: a correction, the server already uses it)
+    ROTATE_GENERATE = "rotate-generate"
+    ROTATE_ENTER = "rotate-enter"
+
+    @property
+    def rotates(self) -> bool:
+        return self in (SecretChoice.ROTATE_GENERATE, SecretChoice.ROTATE_ENTER)
+
+    @property
+    def generates(self) -> bool:
+        return self in (SecretChoice.GENERATE, SecretChoice.ROTATE_GENERATE)
+
+    @property
+    def types(self) -> bool:
+        return self in (SecretChoice.ENTER, SecretChoice.ROTATE_ENTER)
+
+
 def _ask_secret(
     s: Session,
     *,
@@ -364,50 +397,58 @@ def _ask_secret(
     # secret typed a moment ago must not be swapped for a generated one by pressing Enter.
     typed_before: str | None = s.answered.get(key)
     rotating_before = bool(s.answered.get(rotate_key))
-    earlier: str | None
+    earlier: SecretChoice | None
     if key in s.answered:
-        earlier = "rotate-generate" if rotating_before else "generate"
+        earlier = SecretChoice.ROTATE_GENERATE if rotating_before else SecretChoice.GENERATE
     else:
-        earlier = "keep" if rotate_key in s.answered else None
+        earlier = SecretChoice.KEEP if rotate_key in s.answered else None
     s.answered.pop(key, None)
     s.answered[rotate_key] = False
+    choices, default = _secret_choices(s, key, what, minimum)
+    if typed_before is not None:
+        choices.insert(0, (f"Keep the {what} you entered", SecretChoice.TYPED))
+        default = SecretChoice.TYPED
+    elif earlier in {value for _, value in choices}:
+        default = earlier
+    action = SecretChoice(prompter.select(_capitalized(what), choices, default=default))
+    if action.generates:
+        s.generated.setdefault(key, generate_secret())
+    else:
+        s.generated.pop(key, None)
+    if action is SecretChoice.TYPED:
+        s.answered[key] = typed_before
+        s.answered[rotate_key] = rotating_before
+        return
+    if action.rotates:
+        s.answered[rotate_key] = True
+    if action.types:
+        s.answered[key] = _typed_twice(s, what, _env_safe(rule, what, env_key))
+    elif action.generates:
+        s.answered[key] = None
+
+
+def _secret_choices(
+    s: Session, key: str, what: str, minimum: str
+) -> tuple[list[tuple[str, SecretChoice]], SecretChoice]:
+    """The choices for a secret, and the default: keep or rotate a current one; otherwise
+    generate or type one."""
     # Switching from an external server to the bundled one, the current password is the external
     # server's: the bundled one gets a password of its own, as on a first install.
     if s.existing(key) and not (key == "postgres_password" and _switches_server(s)):
         choices = [
-            (f"Keep the current {what}", "keep"),
-            (f"Rotate: generate a new {what}", "rotate-generate"),
-            (f"Rotate: enter a new {what}", "rotate-enter"),
+            (f"Keep the current {what}", SecretChoice.KEEP),
+            (f"Rotate: generate a new {what}", SecretChoice.ROTATE_GENERATE),
+            (f"Rotate: enter a new {what}", SecretChoice.ROTATE_ENTER),
         ]
         if key == "postgres_password":
-            choices.append(("Correct it: the server already uses another password", "enter"))
-        default = "keep"
-    else:
-        choices = [
-            (f"Generate a random {what} (64 hex characters, recommended)", "generate"),
-            (f"Enter my own (at least {minimum} characters)", "enter"),
-        ]
-        default = "generate"
-    if typed_before is not None:
-        choices.insert(0, (f"Keep the {what} you entered", "typed"))
-        default = "typed"
-    elif earlier in {value for _, value in choices}:
-        default = earlier
-    action = prompter.select(_capitalized(what), choices, default=default)
-    if action in ("generate", "rotate-generate"):
-        s.generated.setdefault(key, generate_secret())
-    else:
-        s.generated.pop(key, None)
-    if action == "typed":
-        s.answered[key] = typed_before
-        s.answered[rotate_key] = rotating_before
-        return
-    if action in ("rotate-generate", "rotate-enter"):
-        s.answered[rotate_key] = True
-    if action in ("enter", "rotate-enter"):
-        s.answered[key] = _typed_twice(s, what, _env_safe(rule, what, env_key))
-    elif action in ("generate", "rotate-generate"):
-        s.answered[key] = None
+            choices.append(
+                ("Correct it: the server already uses another password", SecretChoice.ENTER)
+            )
+        return choices, SecretChoice.KEEP
+    return [
+        (f"Generate a random {what} (64 hex characters, recommended)", SecretChoice.GENERATE),
+        (f"Enter my own (at least {minimum} characters)", SecretChoice.ENTER),
+    ], SecretChoice.GENERATE
 
 
 def _capitalized(what: str) -> str:
