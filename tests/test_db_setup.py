@@ -730,7 +730,7 @@ def test_interactive_wrong_password_is_corrected_at_the_retry_prompt(
         ENTER * 4,  # host, port, database and user keep what was typed
         ENTER,  # sslmode
         Expect("Keep the current password"),
-        DOWN + ENTER,  # "Enter the server's password"
+        ENTER,  # "Enter the server's password": the default once the server refused the one typed
         server_password(TYPED_PASSWORD),
         Expect("Directory with documents"),
         typed(str(docs)) + ENTER,

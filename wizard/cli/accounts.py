@@ -159,7 +159,7 @@ def _over_accounts(
 def _problems(db_timeout: int) -> list[str]:
     from wizard.config.model import parse_db_timeout
 
-    _, problem = parse_db_timeout(db_timeout, "--db-timeout")
+    _, problem = parse_db_timeout(str(db_timeout), "--db-timeout")
     return [problem] if problem else []
 
 

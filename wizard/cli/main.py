@@ -209,7 +209,7 @@ def check(
             problems.append(
                 f"--wait: {wait:g} is not valid; give the seconds to wait, 0 to {MAX_WAIT_SECONDS}"
             )
-        _, problem = parse_db_timeout(db_timeout, "--db-timeout")
+        _, problem = parse_db_timeout(str(db_timeout), "--db-timeout")
         if problem:
             problems.append(problem)
         if problems:

@@ -58,7 +58,7 @@ def target_for(config: Config, password: str | None = None) -> DbTarget:
 def target_for_answers(answers: Answers) -> tuple[DbTarget | None, str]:
     """The external server as the answers so far describe it: (target, "") or (None, the one
     sentence that says which value cannot be used)."""
-    from wizard.config.resolve import DEFAULTS
+    from wizard.config.collect import DEFAULTS
     from wizard.host.database import DbTarget
 
     user = str(answers.value("postgres_user") or DEFAULTS["postgres_user"])

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from wizard.config.answers import Answers, Source
+from wizard.config.collect import DEFAULTS
+from wizard.config.database import switches_server
+from wizard.config.documents import document_dir_problem
 from wizard.config.model import (
     Deployment,
     PostgresMode,
@@ -30,7 +33,6 @@ from wizard.config.model import (
     parse_port,
     parse_positive_int,
 )
-from wizard.config.resolve import DEFAULTS, document_dir_problem, switches_server
 from wizard.config.settings import SETTINGS, Setting
 from wizard.stack.envfile import EnvValueError, quote_value
 from wizard.ui import prompter
