@@ -45,28 +45,13 @@ def resolve_documents(
     documents: list[DocumentDir] = []
     missing: list[Path] = []
     for item in paths:
-        text = str(item).strip()
-        if not text:
-            # `--doc-dir "$UNSET"`: taken as no directory, it would drop every current mount.
-            c.problem(
-                "doc_dir",
-                f"{label}: an empty path is not a document directory (an unset variable?); "
-                "give the directory that holds the documents",
-            )
-            continue
-        path = Path(os.path.expanduser(text))
-        path = path if path.is_absolute() else cwd / path
-        path = Path(os.path.normpath(path))
-        problem = document_dir_problem(path, label, create)
-        if problem:
-            c.problem("doc_dir", problem)
+        path = _path(c, label, str(item), cwd, create)
+        if path is None:
             continue
         real = os.path.realpath(path)
         if real in seen:
             continue  # the same directory twice (also through a symlink): mount it once
         seen.add(real)
-        if not path.exists():
-            missing.append(path)
         target = targets.get(path)
         if target is None and root is not None:
             target = root if root not in used else unique_target(path, used, root + "-")
@@ -79,9 +64,31 @@ def resolve_documents(
                 "syntax, which splits at ':'; rename the directory, or give another one first",
             )
             continue
+        if not path.exists():
+            missing.append(path)
         used.add(target)
         documents.append(DocumentDir(source=path, target=target))
     return tuple(documents), tuple(missing)
+
+
+def _path(c: Collector, label: str, text: str, cwd: Path, create: bool) -> Path | None:
+    """One directory as given: absolute and normalised, or None (and a problem) when unusable."""
+    text = text.strip()
+    if not text:
+        # `--doc-dir "$UNSET"`: taken as no directory, it would drop every current mount.
+        c.problem(
+            "doc_dir",
+            f"{label}: an empty path is not a document directory (an unset variable?); "
+            "give the directory that holds the documents",
+        )
+        return None
+    path = Path(os.path.expanduser(text))
+    path = Path(os.path.normpath(path if path.is_absolute() else cwd / path))
+    problem = document_dir_problem(path, label, create)
+    if problem:
+        c.problem("doc_dir", problem)
+        return None
+    return path
 
 
 def document_dir_problem(path: Path, label: str, create: bool) -> str | None:

@@ -150,18 +150,7 @@ def build(
         options["rotate_jwt_secret"] or "JWT_SECRET_KEY" in placeholders,
     )[0]
     rotate = _rotate_keys(c)
-    secrets: dict[str, str] = {}
-    for secret in profile().secrets:
-        rule = check_fernet_key if secret.form is SecretForm.FERNET else check_url_safe_secret
-        secrets[secret.key] = take_secret(
-            c,
-            secret.answer,
-            rule,
-            secret.key,
-            secret.key in rotate or secret.key in placeholders,
-            generate=generate_fernet_key if secret.form is SecretForm.FERNET else generate_secret,
-            rotate_hint=f"--rotate {secret.key}",
-        )[0]
+    secrets = _stack_secrets(c, rotate | set(placeholders))
     documents, create_dirs = resolve_documents(
         c, cwd, existing_documents, options["create_doc_dirs"], documents_root
     )
@@ -190,6 +179,24 @@ def build(
         rotated=frozenset(rotate),
         replaced_placeholders=tuple(placeholders),
     )
+
+
+def _stack_secrets(c: Collector, replaced: set[str]) -> dict[str, str]:
+    """The stack's other secrets (templates/stack.yaml), each in its form; those in `replaced`
+    (rotated, or the example file's placeholders) generated anew."""
+    secrets: dict[str, str] = {}
+    for secret in profile().secrets:
+        fernet = secret.form is SecretForm.FERNET
+        secrets[secret.key] = take_secret(
+            c,
+            secret.answer,
+            check_fernet_key if fernet else check_url_safe_secret,
+            secret.key,
+            secret.key in replaced,
+            generate=generate_fernet_key if fernet else generate_secret,
+            rotate_hint=f"--rotate {secret.key}",
+        )[0]
+    return secrets
 
 
 def _required_env(c: Collector) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 
 from wizard.config.answers import Source
@@ -33,10 +33,12 @@ def mask(secret: str) -> str:
     return f"•••••••• ({len(secret)} characters{tail})"
 
 
+_RowMaker = Callable[[str, str, Sequence[str], str], Row]
+
+
 def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]) -> list[Row]:
     """The review table. `before`/`after` are the .env values now and as planned."""
     config = resolved.config
-    db = config.database
     sources = resolved.sources
     first_install = not before
 
@@ -50,60 +52,10 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
     if config.deployment is Deployment.GPU:
         ids = ", ".join(config.gpu_ids) or "all"
         result.append(row("GPUs", ids, ["USE_GPU", "CUDA_VISIBLE_DEVICES"], "gpu_ids"))
-    if db.mode is PostgresMode.BUNDLED:
-        result.append(
-            row("PostgreSQL", "bundled (service postgres)", ["POSTGRES_MODE"], "postgres_mode")
-        )
-        result.append(
-            row(
-                "PostgreSQL host port",
-                f"{config.host_address}:{db.host_port}",
-                ["POSTGRES_HOST_PORT", "BIND_ADDRESS"],
-                "postgres_host_port",
-            )
-        )
-    else:
-        result.append(
-            row(
-                "PostgreSQL",
-                f"external {db.host}:{db.port}",
-                ["POSTGRES_MODE", "POSTGRES_HOST", "POSTGRES_PORT"],
-                "postgres_host",
-            )
-        )
-        tls = db.sslmode.value + (f" (CA {db.sslrootcert})" if db.sslrootcert else "")
-        result.append(
-            row("TLS", tls, ["POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT"], "postgres_sslmode")
-        )
-    result.append(
-        row(
-            "Database / user",
-            f"{db.name} / {db.user}",
-            ["POSTGRES_DB", "POSTGRES_USER"],
-            "postgres_db",
-        )
-    )
-    password_note = " — will be changed on the server" if resolved.rotate_postgres_password else ""
-    result.append(
-        row(
-            "PostgreSQL password",
-            mask(db.password) + password_note,
-            ["POSTGRES_PASSWORD"],
-            "postgres_password",
-        )
-    )
-    if db.mode is PostgresMode.EXTERNAL:
-        checked = "skipped (not validated)" if resolved.option("skip_db_check") else "connects"
-        result.append(Row("Database check", checked, "", False))
+    result += _database_rows(resolved, row)
     for index, doc in enumerate(config.documents):
-        result.append(
-            row(
-                "Documents" if index == 0 else "",
-                f"{doc.source} → {doc.target} (read-only)",
-                ["DOCUMENT_PATHS"],
-                "doc_dir",
-            )
-        )
+        where = f"{doc.source} → {doc.target} (read-only)"
+        result.append(row("Documents" if index == 0 else "", where, ["DOCUMENT_PATHS"], "doc_dir"))
     # Rotated or given anew, a different secret invalidates every token signed with the old one.
     old_jwt = before.get("JWT_SECRET_KEY")
     jwt_note = " — signs every user out" if old_jwt and old_jwt != config.jwt_secret else ""
@@ -117,6 +69,42 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
         if before.get(secret.key) and before.get(secret.key) != value:
             note = f" — {secret.rotation_warning}" if secret.rotation_warning else " — new"
         result.append(row(secret.label, mask(value) + note, [secret.key], secret.answer))
+    return result
+
+
+def _database_rows(resolved: Resolved, row: _RowMaker) -> list[Row]:
+    config = resolved.config
+    db = config.database
+    if db.mode is PostgresMode.BUNDLED:
+        where = f"{config.host_address}:{db.host_port}"
+        result = [
+            row("PostgreSQL", "bundled (service postgres)", ["POSTGRES_MODE"], "postgres_mode"),
+            row(
+                "PostgreSQL host port",
+                where,
+                ["POSTGRES_HOST_PORT", "BIND_ADDRESS"],
+                "postgres_host_port",
+            ),
+        ]
+    else:
+        tls = db.sslmode.value + (f" (CA {db.sslrootcert})" if db.sslrootcert else "")
+        result = [
+            row(
+                "PostgreSQL",
+                f"external {db.host}:{db.port}",
+                ["POSTGRES_MODE", "POSTGRES_HOST", "POSTGRES_PORT"],
+                "postgres_host",
+            ),
+            row("TLS", tls, ["POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT"], "postgres_sslmode"),
+        ]
+    names = f"{db.name} / {db.user}"
+    result.append(row("Database / user", names, ["POSTGRES_DB", "POSTGRES_USER"], "postgres_db"))
+    note = " — will be changed on the server" if resolved.rotate_postgres_password else ""
+    password = mask(db.password) + note
+    result.append(row("PostgreSQL password", password, ["POSTGRES_PASSWORD"], "postgres_password"))
+    if db.mode is PostgresMode.EXTERNAL:
+        checked = "skipped (not validated)" if resolved.option("skip_db_check") else "connects"
+        result.append(Row("Database check", checked, "", False))
     return result
 
 
