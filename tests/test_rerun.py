@@ -49,8 +49,8 @@ from wizard.commands.setup_report import Request
 from wizard.config.answers import Answers, Source
 from wizard.config.resolve import build
 from wizard.errors import Cancelled
+from wizard.files.lock import LOCK_NAME
 from wizard.files.project import load_project
-from wizard.files.writer import LOCK_NAME
 from wizard.plan.model import make_plan
 from wizard.ui.console import UI
 from wizard.ui.review import rows
@@ -558,7 +558,7 @@ def test_rollback_of_a_password_change_warns_that_the_server_may_keep_the_new_on
 HOLD_LOCK = """\
 import sys
 from pathlib import Path
-from wizard.files.writer import project_lock
+from wizard.files.lock import project_lock
 
 with project_lock(Path(sys.argv[1])):
     print("locked", flush=True)

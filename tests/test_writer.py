@@ -20,15 +20,13 @@ from typing import Any
 import pytest
 from helpers import small_tmpfs
 
+from wizard.files.lock import LOCK_NAME, LockedError, project_lock
 from wizard.files.writer import (
     KEEP_BACKUP_SETS,
-    LOCK_NAME,
     TEMP_PREFIX,
-    LockedError,
     PlannedFile,
     WriteError,
     backup_sets,
-    project_lock,
     rollback,
     write_files,
 )
@@ -540,7 +538,7 @@ def test_failed_rollback_leaves_current_files_and_backups(
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from wizard.files.writer import project_lock
+from wizard.files.lock import project_lock
 with project_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(60)

@@ -31,10 +31,11 @@ def interactive(request: Request, project: Project, answers: Answers, ui: UI) ->
     writes (the Plan shown, to write), goes back to a step, or cancels (Cancelled)."""
     detection = _detect_gpus_in_background()  # runs while questionary is imported
     from wizard.ui import prompter, steps
+    from wizard.ui.session import Session
 
     _reject_fixed_problems(request, project, answers)
     timeout = db_timeout_or_default(answers.value("db_timeout"))
-    session = steps.Session(
+    session = Session(
         answers=answers,
         ui=ui,
         cwd=request.cwd,
@@ -50,7 +51,7 @@ def interactive(request: Request, project: Project, answers: Answers, ui: UI) ->
     todo = [1, 2, 3, 4]
     while True:
         for number in todo:
-            session.run_step(number)
+            steps.run_step(session, number)
         # An InputError here (a bad flag, say) is printed once, by the CLI, with exit 2.
         plan = make_plan(project, _build(session.current, project, request.cwd))
         if not plan.resolved.option("skip_port_check"):

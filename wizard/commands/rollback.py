@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wizard.errors import Cancelled, CheckFailed, InputError
-from wizard.files.writer import LockedError, backup_sets, project_lock
+from wizard.files.lock import LockedError, project_lock
+from wizard.files.writer import backup_sets
 from wizard.files.writer import rollback as restore
 from wizard.result import MessageKind, Result
 from wizard.stack.envfile import EnvParseError, read_env

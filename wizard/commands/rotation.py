@@ -168,7 +168,8 @@ def settle_on_disk(project_dir: Path, timeout: int, wait_seconds: float) -> Sett
     """`settle`, then write .env (what `wizard check` does). Takes the project lock and reads
     .env again under it; the message of a failure says what failed and that .env is as it was."""
     from wizard.errors import InputError
-    from wizard.files.writer import LockedError, PlannedFile, WriteError, project_lock, write_files
+    from wizard.files.lock import LockedError, project_lock
+    from wizard.files.writer import PlannedFile, WriteError, write_files
 
     try:
         with project_lock(project_dir):

@@ -28,8 +28,9 @@ from wizard.config.answers import Answers, Source
 from wizard.config.model import PostgresMode
 from wizard.config.resolve import Resolved, build
 from wizard.errors import Cancelled, CheckFailed, InputError
+from wizard.files.lock import LockedError, project_lock
 from wizard.files.project import Project, load_project, read_file
-from wizard.files.writer import LockedError, PlannedFile, WriteResult, project_lock, write_files
+from wizard.files.writer import PlannedFile, WriteResult, write_files
 from wizard.host.targets import target_for
 from wizard.plan.model import Plan, make_plan
 from wizard.plan.warnings import placeholder_notes, stack_warnings, unmounted_documents_warning

@@ -10,14 +10,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-from wizard.config.answers import Answers, Source
-from wizard.config.collect import DEFAULTS
-from wizard.config.database import switches_server
+from wizard.config.answers import Source
 from wizard.config.documents import document_dir_problem
 from wizard.config.model import (
     Deployment,
@@ -25,163 +20,25 @@ from wizard.config.model import (
     SslMode,
     check_jwt_secret,
     check_postgres_password,
-    check_secret_size,
     generate_secret,
     parse_bind_address,
     parse_bool,
     parse_choice,
-    parse_port,
-    parse_positive_int,
 )
-from wizard.config.settings import SETTINGS, Setting
-from wizard.stack.envfile import EnvValueError, quote_value
+from wizard.config.settings import SETTINGS
 from wizard.ui import prompter
-from wizard.ui.console import UI
-
-STEP_TITLES = ("Deployment type", "PostgreSQL", "Document directories", "Security", "Review")
-FIXED_SOURCES = (Source.FLAG, Source.ENV, Source.FILE)
-
-
-@dataclass
-class Session:
-    """What the steps need: the layered answers so far, and the edges they may call."""
-
-    answers: Answers
-    ui: UI
-    cwd: Path
-    detect_gpus: Callable[[], Any]
-    check_database: Callable[[Answers], Any] | None = None
-    # Says what the stack will find in a document directory (setup.preview_documents).
-    preview: Callable[[Path], None] | None = None
-
-    def __post_init__(self) -> None:
-        self.answered: dict[str, Any] = {}
-        # Secrets generated in this run, kept until their own step is answered otherwise: left to
-        # `build`, every review (and every way back to a step) would generate them anew.
-        self.generated: dict[str, str] = {}
-        # The server refused the password given at step 2: asked again, typing a new one is
-        # the default (keeping the refused one cannot be the fix).
-        self.password_refused = False
-
-    @property
-    def current(self) -> Answers:
-        return self.answers.on_top(Source.GENERATED, self.generated).on_top(
-            Source.PROMPT, self.answered
-        )
-
-    def value(self, key: str) -> Any:
-        return self.current.value(key, DEFAULTS.get(key))
-
-    def fixed(self, key: str) -> bool:
-        """Given for this run by a flag, the environment or the answers file: not asked."""
-        return self.answers.source(key) in FIXED_SOURCES
-
-    def existing(self, key: str) -> bool:
-        return bool(self.answers.layer(Source.EXISTING).get(key))
-
-    def run_step(self, number: int) -> None:
-        self.ui.step_header(number, len(STEP_TITLES), STEP_TITLES[number - 1])
-        STEP_FUNCTIONS[number - 1](self)
-
-
-def _port_rule(label: str) -> prompter.Validator:
-    return lambda text: parse_port(text, label)[1]
-
-
-def _positive_rule(label: str, maximum: int | None = None) -> prompter.Validator:
-    return lambda text: parse_positive_int(text, label, maximum=maximum)[1]
-
-
-def _env_safe(
-    rule: Callable[[str, str], str | None], label: str, env_key: str
-) -> prompter.Validator:
-    def check(text: str) -> str | None:
-        problem = check_secret_size(text, label) or rule(text, label)
-        if problem:
-            return problem
-        try:
-            quote_value(env_key, text)
-        except EnvValueError as exc:
-            return str(exc)
-        return None
-
-    return check
-
-
-@dataclass(frozen=True)
-class Question:
-    """A plain question: a choice when it has `choices` ((label, value) pairs), else a line of
-    text checked by `rule`. Questions that need more (secrets, the document list, the connection
-    check) are functions below."""
-
-    key: str
-    message: str
-    choices: tuple[tuple[str, str], ...] = ()
-    rule: prompter.Validator | None = None
-
-
-def ask(s: Session, question: Question, default: str | None = None) -> None:
-    """Ask unless the value is fixed for this run; the default is the current value."""
-    if s.fixed(question.key):
-        return
-    current = str(s.value(question.key) or "") if default is None else default
-    if question.choices:
-        s.answered[question.key] = prompter.select(
-            question.message, list(question.choices), default=current
-        )
-    else:
-        s.answered[question.key] = prompter.text(
-            question.message, default=current, validate=question.rule
-        ).strip()
-
-
-def _required(what: str) -> prompter.Validator:
-    return lambda text: None if text.strip() else f"{what}: enter a value"
-
-
-POSTGRES_MODE = Question(
-    "postgres_mode",
-    "PostgreSQL server",
-    choices=(
-        ("Bundled: run PostgreSQL in this stack (recommended)", PostgresMode.BUNDLED.value),
-        ("External: a server you already run, or a managed one", PostgresMode.EXTERNAL.value),
-    ),
+from wizard.ui.secrets import SecretChoice, ask_secret, switches_server_now
+from wizard.ui.session import (
+    EXTERNAL_SERVER,
+    HOST_PORT,
+    POSTGRES_MODE,
+    SSLMODE,
+    STEP_TITLES,
+    Session,
+    ask,
+    env_safe,
+    question_of,
 )
-HOST_PORT = Question(
-    "postgres_host_port",
-    "Host port for PostgreSQL (the wizard and your tools reach it on this port)",
-    rule=_port_rule("PostgreSQL host port"),
-)
-EXTERNAL_SERVER = (
-    Question("postgres_host", "Server host name or address", rule=_required("host")),
-    Question("postgres_port", "Server port", rule=_port_rule("port")),
-    Question("postgres_db", "Database name", rule=_required("database name")),
-    Question("postgres_user", "User (role) name", rule=_required("user name")),
-)
-SSLMODE = Question(
-    "postgres_sslmode",
-    "TLS (sslmode)",
-    choices=(
-        ("prefer: use TLS when the server offers it", SslMode.PREFER.value),
-        ("require: always TLS, do not verify the certificate", SslMode.REQUIRE.value),
-        ("verify-ca: TLS, certificate signed by my CA", SslMode.VERIFY_CA.value),
-        ("verify-full: TLS, CA and host name verified", SslMode.VERIFY_FULL.value),
-        ("disable: no TLS (trusted networks only)", SslMode.DISABLE.value),
-    ),
-)
-
-
-def question_of(setting: Setting) -> Question:
-    """A plain setting's question, from its row: a choice, or text its own rule checks."""
-    if setting.choices:
-        return Question(setting.key, setting.question, choices=setting.choices)
-    what = setting.what or setting.label
-
-    def rule(text: str) -> str | None:
-        return setting.parse(text, what)[1]
-
-    return Question(setting.key, setting.question, rule=rule)
-
 
 # --- step 1 ------------------------------------------------------------------------------------
 
@@ -295,7 +152,7 @@ def _ask_password(s: Session) -> None:
     if s.value("postgres_mode") == PostgresMode.EXTERNAL.value:
         _ask_server_password(s)
         return
-    _ask_secret(
+    ask_secret(
         s,
         key="postgres_password",
         what="PostgreSQL password",
@@ -315,7 +172,7 @@ def _ask_server_password(s: Session) -> None:
         return
     s.generated.pop(key, None)  # one generated for the bundled server: no external one's
     current = s.current.get(key)
-    if current is not None and current.source is Source.EXISTING and _switches_server(s):
+    if current is not None and current.source is Source.EXISTING and switches_server_now(s):
         current = None  # the bundled server's password: it cannot log in to this one
     rotate_flag = parse_bool(s.value("rotate_postgres_password"), "rotate")[0]
     if s.fixed("rotate_postgres_password") and rotate_flag and current is not None:
@@ -337,135 +194,13 @@ def _ask_server_password(s: Session) -> None:
     user = s.value("postgres_user")
     s.answered[key] = prompter.secret(
         f"Password of role {user} on the server (hidden)",
-        validate=_env_safe(
+        validate=env_safe(
             lambda text, label: None if text else f"{label}: enter the role's password",
             "PostgreSQL password",
             "POSTGRES_PASSWORD",
         ),
     )
     s.answered["rotate_postgres_password"] = False
-
-
-def _switches_server(s: Session) -> bool:
-    """The current .env describes the other kind of PostgreSQL server than the one chosen now."""
-    from wizard.config.model import parse_choice
-
-    mode, _ = parse_choice(PostgresMode, s.value("postgres_mode") or "", "PostgreSQL server")
-    return switches_server(s.answers, mode)
-
-
-# --- shared: a secret --------------------------------------------------------------------------
-
-
-class SecretChoice(StrEnum):
-    """What the person does with a secret at its step."""
-
-    KEEP = "keep"  # the current one
-    TYPED = "typed"  # the one typed a moment ago (back from the review)
-    GENERATE = "generate"
-    ENTER = "enter"  # type one (on a re-run: a correction, the server already uses it)
-    ROTATE_GENERATE = "rotate-generate"
-    ROTATE_ENTER = "rotate-enter"
-
-    @property
-    def rotates(self) -> bool:
-        return self in (SecretChoice.ROTATE_GENERATE, SecretChoice.ROTATE_ENTER)
-
-    @property
-    def generates(self) -> bool:
-        return self in (SecretChoice.GENERATE, SecretChoice.ROTATE_GENERATE)
-
-    @property
-    def types(self) -> bool:
-        return self in (SecretChoice.ENTER, SecretChoice.ROTATE_ENTER)
-
-
-def _ask_secret(
-    s: Session,
-    *,
-    key: str,
-    what: str,
-    env_key: str,
-    rule: Callable[[str, str], str | None],
-    minimum: str,
-) -> None:
-    rotate_key = f"rotate_{key}"
-    if s.fixed(key) or s.fixed(rotate_key):
-        rotate = parse_bool(s.value(rotate_key), rotate_key)[0]
-        if not s.fixed(key) and (rotate or s.current.get(key) is None):
-            s.generated.setdefault(key, generate_secret())  # not asked, but generated all the same
-        return
-    # Back from the review (or from a failed connection), the earlier answer is the default: a
-    # secret typed a moment ago must not be swapped for a generated one by pressing Enter.
-    typed_before: str | None = s.answered.get(key)
-    rotating_before = bool(s.answered.get(rotate_key))
-    earlier: SecretChoice | None
-    if key in s.answered:
-        earlier = SecretChoice.ROTATE_GENERATE if rotating_before else SecretChoice.GENERATE
-    else:
-        earlier = SecretChoice.KEEP if rotate_key in s.answered else None
-    s.answered.pop(key, None)
-    s.answered[rotate_key] = False
-    choices, default = _secret_choices(s, key, what, minimum)
-    if typed_before is not None:
-        choices.insert(0, (f"Keep the {what} you entered", SecretChoice.TYPED))
-        default = SecretChoice.TYPED
-    elif earlier in {value for _, value in choices}:
-        default = earlier
-    action = SecretChoice(prompter.select(_capitalized(what), choices, default=default))
-    if action.generates:
-        s.generated.setdefault(key, generate_secret())
-    else:
-        s.generated.pop(key, None)
-    if action is SecretChoice.TYPED:
-        s.answered[key] = typed_before
-        s.answered[rotate_key] = rotating_before
-        return
-    if action.rotates:
-        s.answered[rotate_key] = True
-    if action.types:
-        s.answered[key] = _typed_twice(s, what, _env_safe(rule, what, env_key))
-    elif action.generates:
-        s.answered[key] = None
-
-
-def _secret_choices(
-    s: Session, key: str, what: str, minimum: str
-) -> tuple[list[tuple[str, SecretChoice]], SecretChoice]:
-    """The choices for a secret, and the default: keep or rotate a current one; otherwise
-    generate or type one."""
-    # Switching from an external server to the bundled one, the current password is the external
-    # server's: the bundled one gets a password of its own, as on a first install.
-    if s.existing(key) and not (key == "postgres_password" and _switches_server(s)):
-        choices = [
-            (f"Keep the current {what}", SecretChoice.KEEP),
-            (f"Rotate: generate a new {what}", SecretChoice.ROTATE_GENERATE),
-            (f"Rotate: enter a new {what}", SecretChoice.ROTATE_ENTER),
-        ]
-        if key == "postgres_password":
-            choices.append(
-                ("Correct it: the server already uses another password", SecretChoice.ENTER)
-            )
-        return choices, SecretChoice.KEEP
-    return [
-        (f"Generate a random {what} (64 hex characters, recommended)", SecretChoice.GENERATE),
-        (f"Enter my own (at least {minimum} characters)", SecretChoice.ENTER),
-    ], SecretChoice.GENERATE
-
-
-def _capitalized(what: str) -> str:
-    # Not str.capitalize(): that lowercases the rest ("Postgresql password", "Jwt secret").
-    return what[:1].upper() + what[1:]
-
-
-def _typed_twice(s: Session, what: str, rule: prompter.Validator) -> str:
-    while True:
-        first = prompter.secret(f"{_capitalized(what)} (hidden)", validate=rule)
-        second = prompter.secret(f"{_capitalized(what)} again")
-        if first == second:
-            return first
-        # Caught here, not by a validator: the second prompt cannot see the first answer's text.
-        s.ui.problem(f"The two {what}s differ; enter it again.")
 
 
 # --- step 3 ------------------------------------------------------------------------------------
@@ -557,7 +292,7 @@ def _absolute(text: str, cwd: Path) -> Path:
 
 
 def step_security(s: Session) -> None:
-    _ask_secret(
+    ask_secret(
         s,
         key="jwt_secret",
         what="JWT secret",
@@ -608,6 +343,12 @@ STEP_FUNCTIONS: tuple[Callable[[Session], None], ...] = (
     step_documents,
     step_security,
 )
+
+
+def run_step(s: Session, number: int) -> None:
+    """Step `number` (1 to 4) under its header."""
+    s.ui.step_header(number, len(STEP_TITLES), STEP_TITLES[number - 1])
+    STEP_FUNCTIONS[number - 1](s)
 
 
 def review_choices() -> list[tuple[str, str]]:
