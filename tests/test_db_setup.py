@@ -408,6 +408,17 @@ def test_check_passes_for_an_external_deployment_and_prints_a_table(
     assert_no_secret(result, app.password)
 
 
+def test_check_warns_that_an_external_server_at_loopback_is_the_container_itself(
+    external_deployment: Path, app: AppDatabase
+) -> None:
+    result = check(external_deployment, "--json")
+
+    assert result.returncode == 0, result.stderr  # a warning, not a failure
+    [row] = check_rows(result)["database host"]
+    assert row["status"] == "warn"
+    assert "127.0.0.1: inside a container that is the container itself" in row["detail"]
+
+
 @pytest.mark.parametrize("bind_address", ["127.0.0.1", "0.0.0.0"])
 def test_check_passes_for_a_bundled_deployment_on_its_published_port(
     project: Path, app: AppDatabase, bind_address: str

@@ -302,6 +302,10 @@ def test_external_server_asks_again_after_a_refused_login_then_connects(
     err = capsys.readouterr().err
     assert "wrong password or no such user" in err
     assert "Connected: PostgreSQL" in err
+    # Said in step 2, as the host is given, and in the review, before "Write" is chosen (it was
+    # said only once, after the write).
+    loopback = "The external server is at 127.0.0.1: inside a container"
+    assert err.count(loopback) == 3  # asked twice (the refused login), then the review
     values = env(project)
     assert values["POSTGRES_MODE"] == "external"
     assert values["POSTGRES_HOST"] == "127.0.0.1"

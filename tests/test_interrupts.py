@@ -122,3 +122,41 @@ def test_ctrl_d_at_a_text_prompt_cancels_with_exit_130_and_writes_nothing(
     assert "cancelled: nothing was written" in screen
     assert "Aborted!" not in screen and "Traceback" not in screen
     assert sorted(p.name for p in project.iterdir()) in ([], [".wizard.lock"])
+
+
+def test_sigterm_at_any_moment_of_a_whole_run_never_exits_143(tmp_path: Path) -> None:
+    """Through the end of the run too: after the last line is printed, while Python shuts down,
+    a SIGTERM must not find the default action (exit 143). Every run ends 0 (done) or 130."""
+    (tmp_path / "template").mkdir()
+    (tmp_path / "template" / "docs").mkdir()
+    command = ["setup", "--non-interactive", "--doc-dir", "docs", "--skip-port-check"]
+
+    def fresh(name: str) -> Path:
+        project = tmp_path / name
+        shutil.copytree(tmp_path / "template", project)
+        return project
+
+    started = time.monotonic()
+    first = start_wizard(command, cwd=fresh("timed"))
+    assert first.wait(timeout=60) == 0, first.communicate()
+    duration = time.monotonic() - started
+    rng = random.Random(9)
+    endings: list[int] = []
+    for run in range(40):
+        running = start_wizard(command, cwd=fresh(f"run{run}"))
+        try:
+            while not catches_sigterm(running.pid) and running.poll() is None:
+                time.sleep(0.0005)
+            # Half of the signals aim at the end of the run, where the window is narrow.
+            late = run % 2 == 1
+            time.sleep(rng.uniform(0.7 * duration, 1.1 * duration) if late else
+                       rng.uniform(0, duration))  # fmt: skip
+            if running.poll() is None:
+                running.send_signal(signal.SIGTERM)
+            _, err = running.communicate(timeout=60)
+        finally:
+            running.kill()
+        endings.append(running.returncode)
+        assert running.returncode in (0, 130), (running.returncode, err)
+        assert "Traceback" not in err
+    assert 130 in endings

@@ -379,12 +379,6 @@ def test_setup_without_answers_or_terminal_exits_2_naming_doc_dir(project: Path)
     assert snapshot(project) == before
 
 
-def test_plain_wizard_means_setup(project: Path) -> None:
-    run = run_wizard([], cwd=project)
-    assert run.returncode == 2
-    assert "--doc-dir" in run.stderr
-
-
 def _run_at_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run the wizard with stdin and stdout on a pseudo-terminal; (exit code, stderr)."""
     leader, follower = pty.openpty()
@@ -859,3 +853,18 @@ def test_long_warnings_wrap_at_word_boundaries_to_the_terminal_width(tmp_path: P
         assert len(line) <= 60 or " " not in line.strip(), wrapped
     # Lines end only between words: joined, they give back the message.
     assert " ".join(line.strip() for line in wrapped) == message
+
+
+def test_bare_wizard_without_a_terminal_prints_the_help_and_changes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    run = run_wizard([], cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: no command, and no terminal")
+    assert "wizard setup --non-interactive" in run.stderr
+    assert "Commands" in run.stdout and "setup" in run.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no .env, no override
+    # `wizard setup` is still what CI calls.
+    named = run_wizard(["setup", "--non-interactive", "--doc-dir", "docs", "--skip-port-check"],
+                       cwd=tmp_path)  # fmt: skip
+    assert named.returncode == 0, named.stderr

@@ -343,6 +343,35 @@ def test_the_examples_database_placeholder_is_refused_since_the_stack_refuses_it
     assert (stack / ".env").read_text() == text  # untouched
 
 
+def test_adopting_says_what_happened_to_each_placeholder(stack: Path) -> None:
+    (stack / "documents").mkdir()
+    text = EXAMPLE.read_text().replace(
+        "POSTGRES_PASSWORD=9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a",
+        "POSTGRES_PASSWORD=CHANGE_THIS_TO_A_STRONG_PASSWORD",
+    )
+    text = "\n".join(
+        "JWT_SECRET_KEY=CHANGE_THIS_TO_A_STRONG_SECRET_KEY" if line.startswith("JWT_SECRET_KEY=")
+        else line
+        for line in text.splitlines()
+    )  # fmt: skip
+    (stack / ".env").write_text(text + "\n")
+    given = "Adopted-Password-0123456789"
+
+    run = run_wizard(
+        ["setup", "--non-interactive", "--skip-port-check", "--skip-db-check"],
+        cwd=stack,
+        env={"WIZARD_POSTGRES_PASSWORD": given},
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert read_env(stack)["POSTGRES_PASSWORD"] == given
+    assert "the password given replaces it" in run.stderr
+    assert "It is kept" not in run.stderr  # it was not: the given one was written
+    # No token was ever signed with the example's placeholder: nobody is signed out.
+    assert "JWT_SECRET_KEY in .env was the stack example's placeholder" in run.stderr
+    assert "sign in again" not in run.stderr
+
+
 def test_each_directory_is_previewed_and_checked_readable_by_the_containers_user(
     stack: Path,
 ) -> None:
@@ -407,16 +436,29 @@ def test_bundled_external_and_back_keeps_the_password_the_volume_was_made_with(
     assert env["POSTGRES_BUNDLED_PASSWORD"] == ""
 
 
-def test_adopting_a_gpu_install_keeps_it_on_the_gpu(stack: Path) -> None:
-    (stack / "documents").mkdir()
-    (stack / ".env").write_text(EXAMPLE.read_text())  # no USE_GPU; the base reserves one
+FAKEBIN = REPO / "tests" / "fakebin"
 
-    setup(stack)
+
+@pytest.mark.parametrize("host", ["smi-one-gpu", "no-nvidia-smi"])
+def test_adopting_follows_gpu_detection_not_the_examples_placeholder(
+    stack: Path, host: str
+) -> None:
+    (stack / "documents").mkdir()
+    # The example says CUDA_VISIBLE_DEVICES=0 and no USE_GPU; the base reserves one GPU.
+    (stack / ".env").write_text(EXAMPLE.read_text())
+    tools = FAKEBIN / host
+    path = f"{tools}:/usr/bin:/bin" if tools.is_dir() else "/usr/bin:/bin"
+
+    setup(stack, env={"PATH": path})
 
     env = read_env(stack)
-    assert (env["USE_GPU"], env["CUDA_VISIBLE_DEVICES"]) == ("true", "0")
     vecpipe = compose_config(stack)["services"]["vecpipe"]
-    assert devices(vecpipe)  # still reserved
+    if host == "smi-one-gpu":
+        assert (env["USE_GPU"], env["CUDA_VISIBLE_DEVICES"]) == ("true", "0")
+        assert devices(vecpipe)  # still reserved
+    else:
+        assert (env["USE_GPU"], env["CUDA_VISIBLE_DEVICES"]) == ("false", "")
+        assert not devices(vecpipe)
 
 
 def test_ports_of_other_compose_files_in_compose_file_bind_to_the_address_too(

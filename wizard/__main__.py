@@ -3,9 +3,11 @@
 The first thing it does is take SIGTERM as Ctrl-C, before typer or anything else is imported:
 until then Python's default action would kill the process mid-import. An interrupt that lands
 while the command line is still being built (typer, a lazy import) ends the run as one that
-lands later does: exit 130, one line, no traceback. `--version` is answered before that too.
+lands later does: exit 130, one line, no traceback. `--version` is answered before that too. Once
+the run is over, SIGTERM and SIGINT are blocked until the process is gone.
 """
 
+import contextlib
 import signal
 import sys
 
@@ -22,6 +24,17 @@ def main() -> None:
             signal.signal(signal.SIGTERM, _interrupt)
     except ValueError:  # not the main thread: signals belong to whoever runs us
         pass
+    try:
+        _run()
+    finally:
+        # The run is over (its output written, its exit code decided): a SIGTERM or Ctrl-C from
+        # here on waits, blocked, and goes with the process. Unblocked, one landing while Python
+        # shuts down (which puts the default actions back) would end it with 143 instead.
+        with contextlib.suppress(ValueError, OSError):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+
+
+def _run() -> None:
     try:
         if sys.argv[1:] in (["--version"], ["-V"]):
             from wizard import __version__

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from wizard.config.answers import Answers
 from wizard.config.envkeys import REQUIRED_KEYS
-from wizard.config.model import DatabaseSettings
+from wizard.config.model import DatabaseSettings, PostgresMode, loopback_host_warning
 from wizard.config.resolve import Resolved, build
 from wizard.errors import InputError
 from wizard.files.project import ENV_NAME, Project
@@ -89,6 +89,9 @@ def plan_rows(plan: Plan) -> list[CheckRow]:
         for problem in plan.unset_required_problems(os.environ)
     ]
     rows += reach_rows(plan)
+    db = config.database
+    if db.mode is PostgresMode.EXTERNAL and (warning := loopback_host_warning(db.host)):
+        rows.append(CheckRow("database host", Status.WARN, warning))
     differences = url_differences(project.env["DATABASE_URL"], config.database)
     if differences:
         rows.append(CheckRow(

@@ -22,6 +22,7 @@ from wizard.cli import accounts as accounts_commands
 from wizard.cli.common import (
     EXIT_CHECK_FAILED,
     EXIT_CODES_HELP,
+    EXIT_INPUT,
     EXIT_INTERRUPTED,
     EXIT_OK,
     MAX_WAIT_SECONDS,
@@ -278,6 +279,15 @@ def main(argv: list[str] | None = None) -> None:
     it gets the same clean-up (a rotated password set back, no half-written file) and exit 130.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args and not interactive_session(False):
+        # Without a person to answer, a bare `wizard` must not re-configure the directory
+        # with every default: CI calls `wizard setup --non-interactive` by name.
+        sys.stderr.write(
+            "error: no command, and no terminal to ask the questions at: run `wizard setup "
+            "--non-interactive --doc-dir DIR ...` (or another command below)\n\n"
+        )
+        app(args=["--help"], prog_name="wizard", standalone_mode=False)
+        raise CommandExit(EXIT_INPUT)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help")):
         args.insert(0, "setup")
     accounts_commands.register(app, args[0])

@@ -20,7 +20,7 @@ from wizard.errors import Cancelled, InputError, Problem
 from wizard.files.project import Project
 from wizard.plan.model import Plan, make_plan
 from wizard.plan.ports import checked_planned_ports
-from wizard.plan.warnings import unmounted_documents_warning
+from wizard.plan.warnings import stack_warnings, unmounted_documents_warning
 from wizard.stack.compose import PublishedPort
 from wizard.ui.console import UI
 from wizard.ui.review import diff, rows, unreached_warning
@@ -94,6 +94,8 @@ def _review(plan: Plan, ui: UI) -> None:
             if file.name in plan.changed:
                 ui.diff(diff(file, plan.current(file.name), project.env, plan.env))
     if warning := unmounted_documents_warning(project, plan.config):
+        ui.warn(warning)
+    for warning in stack_warnings(plan, interactive=True):
         ui.warn(warning)
 
 

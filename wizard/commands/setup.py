@@ -26,7 +26,7 @@ from wizard.commands.setup_report import (
 )
 from wizard.config.answers import Answers, Source
 from wizard.config.model import PostgresMode
-from wizard.config.resolve import Resolved, build
+from wizard.config.resolve import Resolved, build, is_placeholder
 from wizard.errors import Cancelled, CheckFailed, InputError
 from wizard.files.lock import LockedError, project_lock
 from wizard.files.project import Project, load_project, read_file
@@ -54,7 +54,7 @@ def run(request: Request, ui: UI) -> Outcome:
 def _run(request: Request, project: Project, ui: UI, *, dry_run: bool) -> Outcome:
     """The pipeline, in the order the module docstring gives."""
     project = _settled(project, request, ui)
-    answers = project.layered(request.inputs)
+    answers = project.layered(request.inputs, gpu_found=_adopted_on_a_gpu(project, request))
     if request.interactive:
         from wizard.commands.interactive import interactive
 
@@ -84,6 +84,16 @@ def _run(request: Request, project: Project, ui: UI, *, dry_run: bool) -> Outcom
         exc.report.update(written_report(outcome.result))
         raise
     return outcome
+
+
+def _adopted_on_a_gpu(project: Project, request: Request) -> bool:
+    """An adopted install (no USE_GPU) runs on a GPU when this host has one and no answer says
+    otherwise: nvidia-smi decides, not the example file's CUDA_VISIBLE_DEVICES."""
+    if not project.adopted or request.inputs.given("deployment"):
+        return False
+    from wizard.host.gpu import detect_gpus
+
+    return detect_gpus().available
 
 
 def _settled(project: Project, request: Request, ui: UI) -> Project:
@@ -118,8 +128,9 @@ def _planned(request: Request, project: Project, answers: Answers, ui: UI) -> Pl
 
 
 def _warn_and_recheck(request: Request, plan: Plan, ui: UI) -> None:
-    for warning in stack_warnings(plan, interactive=request.interactive):
-        ui.warn(warning)
+    if not request.interactive:  # at a terminal the review said them
+        for warning in stack_warnings(plan, interactive=False):
+            ui.warn(warning)
     project, resolved = plan.project, plan.resolved
     if project.configured:
         # A rotation chosen at the prompt was warned about there; one given as a flag was not.
@@ -129,7 +140,11 @@ def _warn_and_recheck(request: Request, plan: Plan, ui: UI) -> None:
             resolved,
             ui,
             warned=request.interactive and prompted,
-            jwt_changed=bool(current_jwt) and current_jwt != resolved.config.jwt_secret,
+            # Replacing the example file's placeholder signs nobody out: no token was signed
+            # with it (the stack refuses to start with it).
+            jwt_changed=bool(current_jwt)
+            and not is_placeholder(current_jwt)
+            and current_jwt != resolved.config.jwt_secret,
         )
 
 

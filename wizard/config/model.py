@@ -292,6 +292,21 @@ def parse_positive_int(
     return number, None
 
 
+def loopback_host_warning(host: str) -> str | None:
+    """An external server at a loopback address is, seen from inside a container, that container
+    itself: the stack would never reach it."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return None
+    return (
+        f"The external server is at {host}: inside a container that is the container itself. "
+        "Give the host's address on the network the containers reach it by."
+    )
+
+
 def parse_db_timeout(value: object, field_name: str) -> tuple[int | None, str | None]:
     """The seconds of one database connection attempt: whole, 2 to 600 (libpq raises smaller
     values to 2). The one parse of --db-timeout, WIZARD_DB_TIMEOUT and the answers file."""

@@ -42,14 +42,14 @@ def existing_answers(
     env: Mapping[str, str],
     documents: Sequence[DocumentDir],
     root: Path | None = None,
-    base_reserves_gpus: bool = False,
+    gpu_found: bool = False,
 ) -> dict[str, Any]:
     """The current deployment as answers (the layer below the inputs and above the defaults).
 
     `root` is the project directory: a relative DOCUMENT_PATH (an install made from the stack's
-    own `.env.docker.example`) is relative to it, as compose reads it. `base_reserves_gpus`:
-    the stack's compose file reserves a GPU itself, so an install the wizard did not write
-    (no USE_GPU) runs on one.
+    own `.env.docker.example`) is relative to it, as compose reads it. `gpu_found`: this host
+    has a GPU; an install the wizard did not write (no USE_GPU) follows that, not a line of the
+    example file (its CUDA_VISIBLE_DEVICES=0 is a placeholder).
     """
     values: dict[str, Any] = {
         answer: env[key] for key, answer in ENV_ANSWERS.items() if env.get(key, "") != ""
@@ -64,8 +64,8 @@ def existing_answers(
             )
         else:
             values["deployment"] = (Deployment.GPU if flag else Deployment.CPU).value
-    if env and "USE_GPU" not in env and base_reserves_gpus:
-        values["deployment"] = Deployment.GPU.value
+    if env and "USE_GPU" not in env:
+        values["deployment"] = (Deployment.GPU if gpu_found else Deployment.CPU).value
     if values.get("postgres_mode") == PostgresMode.BUNDLED.value:
         # Inside the compose network the bundled server is always postgres:5432.
         values.pop("postgres_host", None)

@@ -53,12 +53,16 @@ class Project:
     def own_override(self) -> Path | None:
         return self.stack.own_override
 
-    def layered(self, inputs: Answers) -> Answers:
+    @property
+    def adopted(self) -> bool:
+        """A .env the wizard did not write (made from the stack's example file): no USE_GPU."""
+        return self.configured and "USE_GPU" not in self.env
+
+    def layered(self, inputs: Answers, *, gpu_found: bool = False) -> Answers:
         """`inputs` (flags > WIZARD_* > answers file) over this deployment's current answers over
-        the defaults: the one lookup order of setup, check and show."""
-        existing = existing_answers(
-            self.env, self.documents, self.root, bool(self.stack.gpu_reserved)
-        )
+        the defaults: the one lookup order of setup, check and show. `gpu_found`: what GPU
+        detection said, which decides an adopted install's deployment type."""
+        existing = existing_answers(self.env, self.documents, self.root, gpu_found)
         if self.gpu_ids:
             # Recorded in the override's x-wizard block: part of the current deployment, like
             # the document directories (`wizard show` must not call them a default).

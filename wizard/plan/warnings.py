@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from wizard.config.model import Config, PostgresMode
+from wizard.config.model import Config, PostgresMode, loopback_host_warning
 from wizard.config.resolve import is_placeholder
 from wizard.files.project import Project
 from wizard.plan.model import Plan
@@ -30,11 +30,8 @@ def stack_warnings(plan: Plan, *, interactive: bool) -> list[str]:
                     "creates its database and role only when its data volume is first created, "
                     "so create them on the server too, or the stack cannot log in."
                 )
-    if db.mode is PostgresMode.EXTERNAL and db.host in ("127.0.0.1", "::1", "localhost"):
-        found.append(
-            f"The external server is at {db.host}: inside a container that is the container "
-            "itself. Give the host's address on the network the containers reach it by."
-        )
+    if db.mode is PostgresMode.EXTERNAL and (warning := loopback_host_warning(db.host)):
+        found.append(warning)
     override = project.override_text
     if override is not None and not override.startswith(OVERRIDE_HEADER.splitlines()[0]):
         found.append(
@@ -62,9 +59,14 @@ def placeholder_notes(plan: Plan) -> list[tuple[MessageKind, str]]:
          "generated one.")
         for key in resolved.replaced_placeholders
     ]  # fmt: skip
-    if is_placeholder(plan.project.env.get("POSTGRES_PASSWORD")) and not (
-        resolved.rotate_postgres_password
-    ):
+    placeholder = is_placeholder(plan.project.env.get("POSTGRES_PASSWORD"))
+    if placeholder and not is_placeholder(resolved.config.database.password):
+        notes.append((
+            MessageKind.INFO,
+            "POSTGRES_PASSWORD in .env was the stack example's placeholder: the password "
+            "given replaces it.",
+        ))  # fmt: skip
+    elif placeholder and not resolved.rotate_postgres_password:
         notes.append((
             MessageKind.WARN,
             "POSTGRES_PASSWORD in .env is the stack example's placeholder. It is kept: a "

@@ -21,6 +21,7 @@ from wizard.config.model import (
     check_jwt_secret,
     check_postgres_password,
     generate_secret,
+    loopback_host_warning,
     parse_bind_address,
     parse_bool,
     parse_choice,
@@ -81,6 +82,8 @@ def step_postgres(s: Session) -> None:
 def _ask_external(s: Session) -> None:
     for question in EXTERNAL_SERVER:
         ask(s, question)
+    if warning := loopback_host_warning(str(s.value("postgres_host") or "").strip("[]")):
+        s.ui.warn(warning)
     if not s.fixed("postgres_sslmode"):
         current = s.value("postgres_sslmode") or SslMode.PREFER.value
         # "disable" is the bundled server's setting (plain TCP inside the compose network), no
