@@ -12,7 +12,6 @@ import psycopg
 from pg import AppDatabase
 
 SCHEMA = Path(__file__).with_name("accounts_schema.sql")
-TABLES = ("collections", "refresh_tokens", "api_keys", "users")
 _names = itertools.count()
 
 
@@ -28,6 +27,13 @@ def connect(app: AppDatabase, **kwargs: Any) -> psycopg.Connection[Any]:
     )
 
 
+def sql(app: AppDatabase, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one statement on its own connection; its rows (none for a statement without)."""
+    with connect(app, autocommit=True) as conn:
+        cur = conn.execute(query, params)  # type: ignore[call-overload]
+        return cur.fetchall() if cur.description else []
+
+
 def accounts_database(postgres: AppDatabase, *, schema: bool = True) -> AppDatabase:
     """A role owning a new database; with `schema`, the tables created by that role (as the
     stack's Alembic would). The password is hex, so a hand-written .env needs no quoting."""
@@ -40,8 +46,9 @@ def accounts_database(postgres: AppDatabase, *, schema: bool = True) -> AppDatab
 
 
 def empty(app: AppDatabase) -> None:
+    """No rows left in `users` or any table that refers to it (alembic_version stays)."""
     with connect(app, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+        conn.execute("TRUNCATE users RESTART IDENTITY CASCADE")
 
 
 def deployment(root: Path, app: AppDatabase) -> Path:

@@ -17,14 +17,14 @@ from accounts_db import accounts_database, connect, empty
 from pg import AppDatabase
 
 from wizard.accounts import errors
-from wizard.accounts.api_keys import KEY_FORM, ApiKeyRepository, Refusal
+from wizard.accounts.api_keys import ApiKeyRepository, Refusal
 from wizard.accounts.base import OnConflict
 from wizard.accounts.hashing import hash_password
 from wizard.accounts.refresh_tokens import RefreshTokenRepository
-from wizard.accounts.rules import MAX_KEYS_PER_USER, password_problems
+from wizard.accounts.rules import KEY_FORM, MAX_KEYS_PER_USER, password_problems
 from wizard.accounts.schema import NOT_CREATED, inspect_schema, require_schema
 from wizard.accounts.unit import Accounts, Repositories
-from wizard.accounts.users import UserRepository
+from wizard.accounts.users import UserFilter, UserRepository
 
 PASSWORD = "correct horse battery"
 # One bcrypt hash for the tests that need users but not their passwords (cost 12 takes 0.25 s).
@@ -115,11 +115,11 @@ def test_lookups_search_list_and_count(repos: Repositories) -> None:
 
     assert [u.username for u in repos.users.search("100%_")] == ["dave"]
     assert repos.users.search("0%x") == []  # % is a character, not a wildcard
-    assert [u.username for u in repos.users.list(admins=True)] == ["dave"]
+    assert [u.username for u in repos.users.list(UserFilter(admins=True))] == ["dave"]
     with repos.conn.transaction():
         repos.users.disable(erin.id)
-    assert [u.username for u in repos.users.list(inactive=True)] == ["erin"]
-    assert repos.users.count_matching(search="example.org") == 2
+    assert [u.username for u in repos.users.list(UserFilter(inactive=True))] == ["erin"]
+    assert repos.users.count_matching(UserFilter(search="example.org")) == 2
     assert repos.users.count(is_superuser=True) == 1
     assert repos.users.exists(username="dave") and not repos.users.exists(username="Dave")
 

@@ -77,9 +77,9 @@ class Result:
     # Shown after the table, on stderr.
     messages: list[tuple[MessageKind, str]] = field(default_factory=list)
     ok: bool = True  # False: a check failed (exit 1)
-    # Printed alone on stdout without --json (a generated password, a new API key): what
-    # `KEY=$(wizard api-key create ...)` takes.
-    output: str | None = None
+    # Lines printed on stdout without --json (a listing, a generated password, a new API key:
+    # what `KEY=$(wizard api-key create ...)` takes).
+    output: list[str] = field(default_factory=list)
 
     def say(self, kind: MessageKind, text: str) -> None:
         self.messages.append((kind, text))

@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import re
 import secrets
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from wizard.accounts.base import Repository, translated
-from wizard.accounts.errors import AlreadyExists, LimitReached, NotFound
+from wizard.accounts.errors import AlreadyExists, InvalidInput, LimitReached, NotFound
 from wizard.accounts.hashing import sha256_hex
-from wizard.accounts.rules import DEFAULT_KEY_DAYS, MAX_KEYS_PER_USER
-
-PREFIX = "smtk_"
-KEY_FORM = re.compile(r"smtk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
-_PUBLIC = (
-    "k.id, k.user_id, u.username, k.name, k.permissions, k.last_used_at, k.expires_at, "
-    "k.created_at, k.is_active"
+from wizard.accounts.rules import (
+    DEFAULT_KEY_DAYS,
+    KEY_FORM,
+    MAX_KEYS_PER_USER,
+    PREFIX,
+    SHORT_ID,
 )
 
 
@@ -43,14 +40,21 @@ class ApiKey:
     expires_at: dt.datetime | None
     created_at: dt.datetime
     is_active: bool
+    user_active: bool  # the owner's state: the stack refuses every key of a disabled user
 
     def expired(self, now: dt.datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
+    @property
+    def short_id(self) -> str:
+        return f"{PREFIX}{self.id.replace('-', '')[:8]}"
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "short_id": self.short_id,
             "user": self.username,
+            "user_active": self.user_active,
             "name": self.name,
             "permissions": self.permissions,
             "is_active": self.is_active,
@@ -58,6 +62,19 @@ class ApiKey:
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
         }
+
+
+@dataclass(frozen=True)
+class _StoredKey(ApiKey):
+    """A key with its stored hash, for verification only."""
+
+    key_hash: str = field(repr=False)
+
+
+# What each field is read as (class_row matches by name); a NULL is_active user is disabled.
+_READ_AS = {"username": "u.username", "user_active": "u.is_active IS TRUE AS user_active"}
+_PUBLIC = ", ".join(_READ_AS.get(f.name, f"k.{f.name}") for f in fields(ApiKey))
+_FROM = "FROM api_keys k JOIN users u ON u.id = k.user_id"
 
 
 class Refusal(StrEnum):
@@ -80,14 +97,6 @@ class Verification:
         return self.refusal is None
 
 
-def _key(row: Mapping[str, Any]) -> ApiKey:
-    return ApiKey(**{name: row[name] for name in ApiKey.__dataclass_fields__})
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def mint(key_id: str) -> str:
     """A new secret key for the key row `key_id`."""
     return f"{PREFIX}{key_id.replace('-', '')[:8]}_{secrets.token_urlsafe(32)}"
@@ -99,6 +108,13 @@ class ApiKeyRepository(Repository):
         "id", "user_id", "name", "key_hash", "permissions", "last_used_at", "expires_at",
         "created_at", "is_active",
     )  # fmt: skip
+
+    def _keys(self, where: str, params: list[Any], tail: str = "") -> list[ApiKey]:
+        from psycopg.rows import class_row
+
+        with self.conn.cursor(row_factory=class_row(ApiKey)) as cur:
+            cur.execute(f"SELECT {_PUBLIC} {_FROM} {where} {tail}", params)
+            return cur.fetchall()
 
     @translated
     def create(
@@ -112,7 +128,7 @@ class ApiKeyRepository(Repository):
         """A new active key and the key itself, which exists nowhere else afterwards.
 
         AlreadyExists when the user has a key of that name (in any case); LimitReached at
-        MAX_KEYS_PER_USER active keys.
+        MAX_KEYS_PER_USER keys that are active and unexpired (the stack's count).
         """
         from psycopg.types.json import Json
 
@@ -122,10 +138,12 @@ class ApiKeyRepository(Repository):
         ).fetchone()
         if owner is None:
             raise NotFound(f"no user with id {user_id}")
+        now = self.clock()
         counts = self.conn.execute(
             "SELECT count(*) FILTER (WHERE lower(name) = lower(%s)), count(*) FILTER "
-            "(WHERE is_active) FROM api_keys WHERE user_id = %s",
-            [name, user_id],
+            "(WHERE is_active AND (expires_at IS NULL OR expires_at > %s)) FROM api_keys "
+            "WHERE user_id = %s",
+            [name, now, user_id],
         ).fetchone()
         assert counts is not None
         if counts[0]:
@@ -137,7 +155,6 @@ class ApiKeyRepository(Repository):
             )
         key_id = str(uuid.uuid4())
         key = mint(key_id)
-        now = _now()
         expires = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
         self.conn.execute(
             "INSERT INTO api_keys (id, user_id, name, key_hash, permissions, expires_at, "
@@ -153,71 +170,82 @@ class ApiKeyRepository(Repository):
 
     @translated
     def get(self, key_id: str) -> ApiKey | None:
-        from psycopg.rows import dict_row
+        found = self._keys("WHERE k.id = %s", [key_id])
+        return found[0] if found else None
 
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                f"SELECT {_PUBLIC} FROM api_keys k JOIN users u ON u.id = k.user_id "
-                "WHERE k.id = %s",
-                [key_id],
+    @translated
+    def find(self, reference: str) -> ApiKey:
+        """The key `reference` names: its id, or the short id printed inside the key
+        (`smtk_1c06c582` or `1c06c582`). NotFound when none; InvalidInput when a short id
+        matches more than one key (then the full id is needed)."""
+        short = SHORT_ID.fullmatch(reference)
+        if short is None:
+            found = self._keys("WHERE k.id = %s", [reference])
+        else:
+            found = self._keys(
+                "WHERE left(replace(k.id, '-', ''), 8) = %s", [short.group(1)], "ORDER BY k.id"
             )
-            row = cur.fetchone()
-        return _key(row) if row else None
+        if not found:
+            raise NotFound(f"no API key with id {reference!r}")
+        if len(found) > 1:
+            ids = ", ".join(key.id for key in found)
+            raise InvalidInput([f"ID: {reference!r} is the start of {len(found)} keys' ids "
+                                f"({ids}); give the full id"])  # fmt: skip
+        return found[0]
 
     @translated
     def list(self, *, user_id: int | None = None) -> list[ApiKey]:
-        from psycopg.rows import dict_row
-
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                f"SELECT {_PUBLIC} FROM api_keys k JOIN users u ON u.id = k.user_id "
-                "WHERE %s::int IS NULL OR k.user_id = %s ORDER BY u.username, k.created_at",
-                [user_id, user_id],
-            )
-            return [_key(row) for row in cur.fetchall()]
+        return self._keys(
+            "WHERE %s::int IS NULL OR k.user_id = %s",
+            [user_id, user_id],
+            "ORDER BY u.username, k.created_at",
+        )
 
     @translated
-    def revoke(self, key_id: str) -> ApiKey:
-        """Mark the key inactive (kept for the record); NotFound if there is none."""
-        self.conn.execute("UPDATE api_keys SET is_active = false WHERE id = %s", [key_id])
-        revoked = self.get(key_id)
-        if revoked is None:
-            raise NotFound(f"no API key with id {key_id!r}")
+    def revoke(self, reference: str) -> ApiKey:
+        """Mark the key `reference` names (see `find`) inactive, kept for the record."""
+        key = self.find(reference)
+        self.conn.execute("UPDATE api_keys SET is_active = false WHERE id = %s", [key.id])
+        revoked = self.get(key.id)
+        assert revoked is not None
         return revoked
 
     @translated
     def verify(self, key: str) -> Verification:
         """Is `key` one the app accepts now? Does not count as a use (see `touch`)."""
+        from psycopg.rows import class_row
+
         if not KEY_FORM.fullmatch(key):
             return Verification(None, Refusal.MALFORMED)
         digest = sha256_hex(key)
-        row = self.conn.execute(
-            f"SELECT {_PUBLIC}, k.key_hash, u.is_active FROM api_keys k "
-            "JOIN users u ON u.id = k.user_id WHERE k.key_hash = %s",
-            [digest],
-        ).fetchone()
+        with self.conn.cursor(row_factory=class_row(_StoredKey)) as cur:
+            cur.execute(f"SELECT {_PUBLIC}, k.key_hash {_FROM} WHERE k.key_hash = %s", [digest])
+            row = cur.fetchone()
         # The index found it by equality; the comparison in constant time is what the app's
         # rule asks for, and guards against a collation or a trigger bending the match.
-        if row is None or not hmac.compare_digest(str(row[9]), digest):
+        if row is None or not hmac.compare_digest(str(row.key_hash), digest):
             return Verification(None, Refusal.UNKNOWN)
-        found = ApiKey(*row[:9])
+        found = ApiKey(**{f.name: getattr(row, f.name) for f in fields(ApiKey)})
         if not found.is_active:
             return Verification(found, Refusal.REVOKED)
-        if found.expired(_now()):
+        if found.expired(self.clock()):
             return Verification(found, Refusal.EXPIRED)
-        if row[10] is False:
+        if not found.user_active:
             return Verification(found, Refusal.USER_DISABLED)
         return Verification(found, None)
 
     @translated
     def touch(self, key_id: str) -> None:
-        self.conn.execute("UPDATE api_keys SET last_used_at = %s WHERE id = %s", [_now(), key_id])
+        self.conn.execute(
+            "UPDATE api_keys SET last_used_at = %s WHERE id = %s", [self.clock(), key_id]
+        )
 
     @translated
     def count_active(self) -> int:
         row = self.conn.execute(
             "SELECT count(*) FROM api_keys WHERE is_active "
-            "AND (expires_at IS NULL OR expires_at > now())"
+            "AND (expires_at IS NULL OR expires_at > %s)",
+            [self.clock()],
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -225,5 +253,6 @@ class ApiKeyRepository(Repository):
     def cleanup_expired(self) -> int:
         """Delete the keys whose expiry has passed; returns how many."""
         return self.conn.execute(
-            "DELETE FROM api_keys WHERE expires_at IS NOT NULL AND expires_at <= now()"
+            "DELETE FROM api_keys WHERE expires_at IS NOT NULL AND expires_at <= %s",
+            [self.clock()],
         ).rowcount

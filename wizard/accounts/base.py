@@ -6,6 +6,10 @@ commits. Bulk paths use what the server does fastest, measured in tests/bench.py
 plain insert, COPY into a temporary table and one `INSERT ... SELECT ... ON CONFLICT` for an
 insert that may conflict, one `UPDATE ... FROM json_populate_recordset(...)` for a bulk update.
 Every psycopg error leaves as one of wizard.accounts.errors' (see `translated`).
+
+One clock: every time a repository writes or compares ("now", "expired") comes from its
+`clock` (Python's UTC time by default), never from the server's `now()`, so what a command
+shows as expired is what it counted as expired.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ R = TypeVar("R")
 Row = dict[str, Any]
 
 _stage_names = itertools.count()
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The accounts layer's clock: aware UTC, as the stack writes its timestamps."""
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,9 @@ class Repository:
     table: ClassVar[str]
     columns: ClassVar[tuple[str, ...]]
 
-    def __init__(self, conn: Connection[Any]) -> None:
+    def __init__(self, conn: Connection[Any], clock: Clock = utc_now) -> None:
         self.conn = conn
+        self.clock = clock
 
     # --- composing ---------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from wizard.errors import CheckFailed, ExitCode
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -33,16 +35,23 @@ _KEY_COLUMNS = re.compile(r"^Key \((.*?)\)=")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class AccountsError(Exception):
-    """Base of the layer's errors; `str()` is the message for people (exit 1)."""
+class AccountsError(CheckFailed):
+    """Base of the layer's errors; `str()` is the message for people (exit 1, as every
+    CheckFailed of wizard.errors)."""
 
 
 class InvalidInput(AccountsError):
     """Values the stack would refuse (exit 2); `problems` lists every one."""
 
+    exit_code = ExitCode.INPUT
+
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
-        self.problems = problems
+        self._listed = problems
+
+    @property
+    def problems(self) -> list[str]:
+        return self._listed
 
 
 class NotFound(AccountsError):

@@ -1,7 +1,9 @@
 """The `refresh_tokens` table (the app's "auth repository"): save, verify, revoke, count, clean up.
 
 Only the SHA-256 hex of a token is stored or sent; revoking all of a user's tokens is one
-statement, so a password reset ends every session at once.
+statement, so a password reset ends every session at once. `is_revoked` is nullable in the
+stack's schema and its refresh reads NULL as revoked (`~is_revoked` is NULL, never true): so
+does every query here (`is_revoked IS FALSE` is the only live token).
 """
 
 from __future__ import annotations
@@ -13,10 +15,6 @@ from wizard.accounts.base import Repository, translated
 from wizard.accounts.hashing import sha256_hex
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class RefreshTokenRepository(Repository):
     table = "refresh_tokens"
     columns = ("id", "user_id", "token_hash", "expires_at", "created_at", "is_revoked")
@@ -26,7 +24,7 @@ class RefreshTokenRepository(Repository):
         row = self.conn.execute(
             "INSERT INTO refresh_tokens (user_id, token_hash, expires_at, created_at, is_revoked) "
             "VALUES (%s, %s, %s, %s, false) RETURNING id",
-            [user_id, sha256_hex(token), expires_at, _now()],
+            [user_id, sha256_hex(token), expires_at, self.clock()],
         ).fetchone()
         assert row is not None
         return int(row[0])
@@ -37,9 +35,9 @@ class RefreshTokenRepository(Repository):
         digest = sha256_hex(token)
         row = self.conn.execute(
             "SELECT t.user_id, t.token_hash FROM refresh_tokens t JOIN users u ON u.id = t.user_id "
-            "WHERE t.token_hash = %s AND t.is_revoked IS NOT TRUE AND t.expires_at > now() "
-            "AND u.is_active IS NOT FALSE",
-            [digest],
+            "WHERE t.token_hash = %s AND t.is_revoked IS FALSE AND t.expires_at > %s "
+            "AND u.is_active IS TRUE",
+            [digest, self.clock()],
         ).fetchone()
         if row is None or not hmac.compare_digest(str(row[1]), digest):
             return None
@@ -50,7 +48,7 @@ class RefreshTokenRepository(Repository):
         return (
             self.conn.execute(
                 "UPDATE refresh_tokens SET is_revoked = true "
-                "WHERE token_hash = %s AND is_revoked IS NOT TRUE",
+                "WHERE token_hash = %s AND is_revoked IS FALSE",
                 [sha256_hex(token)],
             ).rowcount
             > 0
@@ -60,23 +58,24 @@ class RefreshTokenRepository(Repository):
     def revoke_all(self, user_id: int | None = None) -> int:
         """Revoke every active token of `user_id` (of everyone when None); returns how many."""
         return self.conn.execute(
-            "UPDATE refresh_tokens SET is_revoked = true WHERE is_revoked IS NOT TRUE "
-            "AND expires_at > now() AND (%s::int IS NULL OR user_id = %s)",
-            [user_id, user_id],
+            "UPDATE refresh_tokens SET is_revoked = true WHERE is_revoked IS FALSE "
+            "AND expires_at > %s AND (%s::int IS NULL OR user_id = %s)",
+            [self.clock(), user_id, user_id],
         ).rowcount
 
     @translated
     def count_active(self, user_id: int | None = None) -> int:
         row = self.conn.execute(
-            "SELECT count(*) FROM refresh_tokens WHERE is_revoked IS NOT TRUE "
-            "AND expires_at > now() AND (%s::int IS NULL OR user_id = %s)",
-            [user_id, user_id],
+            "SELECT count(*) FROM refresh_tokens WHERE is_revoked IS FALSE "
+            "AND expires_at > %s AND (%s::int IS NULL OR user_id = %s)",
+            [self.clock(), user_id, user_id],
         ).fetchone()
         return int(row[0]) if row else 0
 
     @translated
     def cleanup(self) -> int:
-        """Delete expired and revoked tokens; returns how many."""
+        """Delete expired and revoked (true or NULL) tokens; returns how many."""
         return self.conn.execute(
-            "DELETE FROM refresh_tokens WHERE is_revoked IS TRUE OR expires_at <= now()"
+            "DELETE FROM refresh_tokens WHERE is_revoked IS NOT FALSE OR expires_at <= %s",
+            [self.clock()],
         ).rowcount

@@ -9,22 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from wizard.accounts.api_keys import ApiKeyRepository
 from wizard.accounts.errors import SchemaMissing
+from wizard.accounts.refresh_tokens import RefreshTokenRepository
+from wizard.accounts.users import UserRepository
 
 if TYPE_CHECKING:
     from psycopg import Connection
 
+# What the repositories read and write: their own column lists, so the check cannot drift.
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "users": (
-        "id", "username", "email", "full_name", "hashed_password", "is_active", "is_superuser",
-        "created_at", "updated_at", "last_login",
-    ),
-    "api_keys": (
-        "id", "user_id", "name", "key_hash", "permissions", "last_used_at", "expires_at",
-        "created_at", "is_active",
-    ),
-    "refresh_tokens": ("id", "user_id", "token_hash", "expires_at", "created_at", "is_revoked"),
-}  # fmt: skip
+    repository.table: repository.columns
+    for repository in (UserRepository, ApiKeyRepository, RefreshTokenRepository)
+}
+# The stack's Alembic heads this wizard was tested against (jbmiller10/semantik
+# alembic/versions; tests/accounts_schema.sql mirrors that head's tables).
+TESTED_REVISIONS = frozenset({"202601301900"})
 
 NOT_CREATED = (
     "the stack has not created its tables yet: start it (`docker compose up -d`) and run "
@@ -76,6 +76,29 @@ def inspect_schema(conn: Connection[Any]) -> SchemaState:
             for column in columns
             if column not in found[table]
         ),
+    )
+
+
+def alembic_revision(conn: Connection[Any]) -> str | None:
+    """The schema's Alembic revision (`alembic_version`), None when that table is not there."""
+    exists = conn.execute(
+        "SELECT to_regclass(quote_ident(current_schema()) || '.alembic_version') IS NOT NULL"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = conn.execute("SELECT string_agg(version_num, ',') FROM alembic_version").fetchone()
+    return str(row[0]) if row and row[0] is not None else None
+
+
+def revision_warning(revision: str | None) -> str | None:
+    """A warning when the schema's revision is not one the wizard was tested with."""
+    if revision in TESTED_REVISIONS:
+        return None
+    tested = ", ".join(sorted(TESTED_REVISIONS))
+    found = f"is at revision {revision}" if revision else "has no alembic_version"
+    return (
+        f"the stack's schema {found}; this wizard was tested with {tested}: the accounts "
+        "commands may not match what this version of the stack expects"
     )
 
 

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from wizard.accounts.api_keys import ApiKeyRepository
+from wizard.accounts.base import Clock, utc_now
 from wizard.accounts.errors import OutcomeUnknown, TransientError, translate
 from wizard.accounts.refresh_tokens import RefreshTokenRepository
 from wizard.accounts.users import UserRepository
@@ -40,8 +41,14 @@ class Repositories:
     refresh_tokens: RefreshTokenRepository
 
     @classmethod
-    def over(cls, conn: Connection[Any]) -> Repositories:
-        return cls(conn, UserRepository(conn), ApiKeyRepository(conn), RefreshTokenRepository(conn))
+    def over(cls, conn: Connection[Any], clock: Clock = utc_now) -> Repositories:
+        """The repositories over `conn`, all reading the one `clock`."""
+        return cls(
+            conn,
+            UserRepository(conn, clock),
+            ApiKeyRepository(conn, clock),
+            RefreshTokenRepository(conn, clock),
+        )
 
 
 class Accounts:

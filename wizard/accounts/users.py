@@ -2,27 +2,27 @@
 
 Passwords arrive here already hashed for writes (hashing costs a quarter of a second, so callers
 do it before their transaction) and in plain text only for `verify_password`, which never lets
-timing tell whether a user exists. Usernames and emails are unique case-insensitively: the
-unique indexes are case-sensitive, so `create` checks first, under a lock every wizard takes.
+timing tell whether a user exists. Usernames and emails are unique ignoring case: the unique
+indexes are case-sensitive, so `create` checks first, under a lock every wizard takes, and
+compares emails with `str.casefold` (straße@ and STRASSE@ are one address).
+
+`is_active` is nullable in the stack's schema and the stack reads NULL as inactive (its
+`if not user.is_active`): so does every query here (`is_active IS TRUE`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from wizard.accounts.base import Repository, translated
-from wizard.accounts.errors import AlreadyExists, NotFound, StillReferenced
+from wizard.accounts.errors import AlreadyExists, NotFound
 
 # The columns a person may change with `update` (the password has its own method).
 UPDATABLE = frozenset({"email", "full_name", "is_active", "is_superuser"})
 # Serialises the wizard's own case-insensitive checks with its inserts (pg_advisory_xact_lock).
 CREATE_LOCK = 0x77697A61  # "wiza"
-_PUBLIC = (
-    "id, username, email, full_name, is_active, is_superuser, created_at, updated_at, last_login"
-)
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ class User:
     updated_at: dt.datetime | None
     last_login: dt.datetime | None
 
+    @property
+    def administers(self) -> bool:
+        """An active superuser: one who can administer the stack."""
+        return self.is_superuser and self.is_active
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -50,15 +55,37 @@ class User:
         }
 
 
-def _user(row: Mapping[str, Any]) -> User:
-    values = {name: row[name] for name in User.__dataclass_fields__}
-    # is_active is nullable in the schema; the app treats NULL as active (its default).
-    values["is_active"] = row["is_active"] is not False
-    return User(**values)
+# What each User field is read as (class_row matches by name): NULL is_active is inactive.
+_READ_AS = {"is_active": "is_active IS TRUE AS is_active"}
+_PUBLIC = ", ".join(_READ_AS.get(f.name, f.name) for f in fields(User))
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+@dataclass(frozen=True)
+class _Identity:
+    id: int
+    username: str
+    email: str
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """Which users `list` and `count_matching` return: all of them when nothing is set."""
+
+    search: str | None = None  # part of the username, email or full name, taken literally
+    admins: bool = False
+    inactive: bool = False  # disabled (is_active false or NULL)
+
+    def where(self) -> tuple[str, list[Any]]:
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.search:
+            parts.append("(username ILIKE %s OR email ILIKE %s OR full_name ILIKE %s)")
+            params += [_like(self.search)] * 3
+        if self.admins:
+            parts.append("is_superuser")
+        if self.inactive:
+            parts.append("is_active IS NOT TRUE")
+        return ("WHERE " + " AND ".join(parts)) if parts else "", params
 
 
 def _like(text: str) -> str:
@@ -74,19 +101,43 @@ class UserRepository(Repository):
         "created_at", "updated_at", "last_login",
     )  # fmt: skip
 
-    def _one(self, where: str, params: list[Any]) -> User | None:
-        from psycopg.rows import dict_row
+    def _users(self, where: str, params: list[Any], tail: str = "") -> list[User]:
+        from psycopg.rows import class_row
 
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(f"SELECT {_PUBLIC} FROM users {where} LIMIT 1", params)
-            row = cur.fetchone()
-        return _user(row) if row else None
+        with self.conn.cursor(row_factory=class_row(User)) as cur:
+            cur.execute(f"SELECT {_PUBLIC} FROM users {where} {tail}", params)
+            return cur.fetchall()
+
+    def _one(self, where: str, params: list[Any]) -> User | None:
+        found = self._users(where, params, "LIMIT 1")
+        return found[0] if found else None
 
     @translated
     def lock_creation(self) -> None:
         """Until the transaction ends, no other wizard checks for duplicates or creates a user
         (a lock may be taken again by the same transaction)."""
         self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [CREATE_LOCK])
+
+    def _refuse_taken(
+        self, username: str | None, email: str | None, other_than: int | None
+    ) -> None:
+        """AlreadyExists when another user has `username` (ignoring case) or `email` (compared
+        with casefold, which SQL lacks: the stack's users are people, few enough to read)."""
+        from psycopg.rows import class_row
+
+        with self.conn.cursor(row_factory=class_row(_Identity)) as cur:
+            cur.execute(
+                "SELECT id, username, email FROM users WHERE id IS DISTINCT FROM %s", [other_than]
+            )
+            others = cur.fetchall()
+        if username is not None:
+            folded = username.casefold()
+            if any(other.username.casefold() == folded for other in others):
+                raise AlreadyExists("username", username)
+        if email is not None:
+            folded = email.casefold()
+            if any(other.email.casefold() == folded for other in others):
+                raise AlreadyExists("email", email)
 
     @translated
     def create(
@@ -100,26 +151,18 @@ class UserRepository(Repository):
     ) -> User:
         """A new active user. AlreadyExists names the username or email taken (in any case)."""
         import psycopg
+        from psycopg.rows import class_row
 
         self.lock_creation()
-        taken = self.conn.execute(
-            "SELECT lower(username) = lower(%s), lower(email) = lower(%s) FROM users "
-            "WHERE lower(username) = lower(%s) OR lower(email) = lower(%s)",
-            [username, email, username, email],
-        ).fetchall()
-        if any(row[0] for row in taken):
-            raise AlreadyExists("username", username)
-        if taken:
-            raise AlreadyExists("email", email)
-        from psycopg.rows import dict_row
-
+        self._refuse_taken(username, email, other_than=None)
+        now = self.clock()
         try:
-            with self.conn.transaction(), self.conn.cursor(row_factory=dict_row) as cur:
+            with self.conn.transaction(), self.conn.cursor(row_factory=class_row(User)) as cur:
                 cur.execute(
                     "INSERT INTO users (username, email, full_name, hashed_password, is_active, "
                     "is_superuser, created_at, updated_at) VALUES (%s, %s, %s, %s, true, %s, %s, "
                     f"%s) RETURNING {_PUBLIC}",
-                    [username, email, full_name, hashed_password, is_superuser, _now(), _now()],
+                    [username, email, full_name, hashed_password, is_superuser, now, now],
                 )
                 row = cur.fetchone()
         except psycopg.errors.UniqueViolation as exc:
@@ -128,7 +171,7 @@ class UserRepository(Repository):
 
             raise translate(exc, values={"username": username, "email": email}) from None
         assert row is not None
-        return _user(row)
+        return row
 
     @translated
     def get(self, user_id: int) -> User | None:
@@ -154,55 +197,28 @@ class UserRepository(Repository):
             raise NotFound(f"no user {username!r}")
         return user
 
-    def _filters(self, search: str | None, admins: bool, inactive: bool) -> tuple[str, list[Any]]:
-        parts: list[str] = []
-        params: list[Any] = []
-        if search:
-            parts.append("(username ILIKE %s OR email ILIKE %s OR full_name ILIKE %s)")
-            params += [_like(search)] * 3
-        if admins:
-            parts.append("is_superuser")
-        if inactive:
-            parts.append("is_active IS FALSE")
-        return ("WHERE " + " AND ".join(parts)) if parts else "", params
-
     @translated
     def search(self, text: str, *, limit: int = 50) -> list[User]:
-        return self.list(search=text, limit=limit)
+        return self.list(UserFilter(search=text), limit=limit)
 
     @translated
     def list(
-        self,
-        *,
-        search: str | None = None,
-        admins: bool = False,
-        inactive: bool = False,
-        limit: int | None = None,
-        offset: int = 0,
+        self, which: UserFilter | None = None, *, limit: int | None = None, offset: int = 0
     ) -> list[User]:
-        from psycopg.rows import dict_row
-
-        where, params = self._filters(search, admins, inactive)
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                f"SELECT {_PUBLIC} FROM users {where} ORDER BY id LIMIT %s OFFSET %s",
-                [*params, limit, offset],
-            )
-            return [_user(row) for row in cur.fetchall()]
+        where, params = (which or UserFilter()).where()
+        return self._users(where, [*params, limit, offset], "ORDER BY id LIMIT %s OFFSET %s")
 
     @translated
-    def count_matching(
-        self, *, search: str | None = None, admins: bool = False, inactive: bool = False
-    ) -> int:
-        where, params = self._filters(search, admins, inactive)
+    def count_matching(self, which: UserFilter | None = None) -> int:
+        where, params = (which or UserFilter()).where()
         row = self.conn.execute(f"SELECT count(*) FROM users {where}", params).fetchone()
         return int(row[0]) if row else 0
 
     @translated
     def count_admins(self) -> int:
-        """Active superusers: the ones who can administer the stack."""
+        """Active superusers (is_active true, not NULL): the ones who can administer the stack."""
         row = self.conn.execute(
-            "SELECT count(*) FROM users WHERE is_superuser AND is_active IS NOT FALSE"
+            "SELECT count(*) FROM users WHERE is_superuser AND is_active IS TRUE"
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -210,18 +226,13 @@ class UserRepository(Repository):
     def update(self, user_id: int, **fields: Any) -> User:
         """Change the `UPDATABLE` fields; ValueError for any other name."""
         from psycopg import sql
-        from psycopg.rows import dict_row
+        from psycopg.rows import class_row
 
         unknown = set(fields) - UPDATABLE
         if unknown or not fields:
             raise ValueError(f"cannot update {', '.join(sorted(unknown)) or 'nothing'}")
         if "email" in fields:
-            clash = self.conn.execute(
-                "SELECT 1 FROM users WHERE lower(email) = lower(%s) AND id <> %s",
-                [fields["email"], user_id],
-            ).fetchone()
-            if clash:
-                raise AlreadyExists("email", fields["email"])
+            self._refuse_taken(None, fields["email"], other_than=user_id)
         names = sorted(fields)
         assignments = sql.SQL(", ").join(
             sql.SQL("{} = %s").format(sql.Identifier(name)) for name in [*names, "updated_at"]
@@ -229,18 +240,18 @@ class UserRepository(Repository):
         query = sql.SQL("UPDATE users SET {} WHERE id = %s RETURNING {}").format(
             assignments, sql.SQL(_PUBLIC)
         )
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(query, [*(fields[name] for name in names), _now(), user_id])
+        with self.conn.cursor(row_factory=class_row(User)) as cur:
+            cur.execute(query, [*(fields[name] for name in names), self.clock(), user_id])
             row = cur.fetchone()
         if row is None:
             raise NotFound(f"no user with id {user_id}")
-        return _user(row)
+        return row
 
     @translated
     def set_password(self, user_id: int, hashed_password: str) -> None:
         cur = self.conn.execute(
             "UPDATE users SET hashed_password = %s, updated_at = %s WHERE id = %s",
-            [hashed_password, _now(), user_id],
+            [hashed_password, self.clock(), user_id],
         )
         if cur.rowcount == 0:
             raise NotFound(f"no user with id {user_id}")
@@ -249,26 +260,22 @@ class UserRepository(Repository):
     def verify_password(self, username: str, password: str) -> User | None:
         """The active user whose password this is, else None. Takes one bcrypt check whether
         or not the user exists (a dummy hash stands in), so timing reveals nothing."""
-        from psycopg.rows import dict_row
-
         from wizard.accounts.hashing import check_password
 
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                f"SELECT {_PUBLIC}, hashed_password FROM users WHERE lower(username) = lower(%s) "
-                "ORDER BY username = %s DESC, id LIMIT 1",
-                [username, username],
-            )
-            row = cur.fetchone()
-        matches = check_password(password, row["hashed_password"] if row else None)
+        row = self.conn.execute(
+            "SELECT id, hashed_password FROM users WHERE lower(username) = lower(%s) "
+            "ORDER BY username = %s DESC, id LIMIT 1",
+            [username, username],
+        ).fetchone()
+        matches = check_password(password, str(row[1]) if row else None)
         if row is None or not matches:
             return None
-        user = _user(row)
-        return user if user.is_active else None
+        user = self.get(int(row[0]))
+        return user if user is not None and user.is_active else None
 
     @translated
     def record_login(self, user_id: int) -> None:
-        self.conn.execute("UPDATE users SET last_login = %s WHERE id = %s", [_now(), user_id])
+        self.conn.execute("UPDATE users SET last_login = %s WHERE id = %s", [self.clock(), user_id])
 
     @translated
     def set_active(self, user_id: int, active: bool) -> User:
@@ -282,9 +289,13 @@ class UserRepository(Repository):
 
     @translated
     def delete(self, user_id: int) -> bool:
-        """Delete the user, their refresh tokens and (by cascade) API keys. StillReferenced,
-        naming the table, when other data refers to the user: then nothing is deleted."""
+        """Delete the user and their refresh tokens; the database cascades the rest (API keys
+        and whatever else its foreign keys say: see wizard.accounts.references, which callers
+        use to look first). StillReferenced, naming the table, when rows still refer to the
+        user without a cascade: then nothing is deleted."""
         import psycopg
+
+        from wizard.accounts.errors import StillReferenced
 
         try:
             with self.conn.transaction():

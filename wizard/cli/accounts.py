@@ -1,83 +1,51 @@
-"""`wizard user|api-key|token|db ...`: argv in, an Outcome rendered, an exit code out.
+"""`wizard user|api-key|token|db ...`: the typer entry of the account commands. argv in, an
+Result rendered, an exit code out; what they share (options, checks before connecting,
+rendering, reading a password) is in command_support.
 
 Only typer is imported at the top: `wizard --help` must not pay for psycopg, bcrypt or
-questionary. Values are checked together before connecting (exit 2 lists every problem); a
-failed operation is exit 1; Ctrl-C is exit 130 (the open transaction is rolled back). A password
-comes from a file, stdin or a hidden prompt, never from a flag value (it would show in `ps`).
+questionary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from wizard.cli.accounts_support import (
+    EXIT_CODES_HELP,
+    DbTimeout,
+    ForceLastAdmin,
+    GeneratePassword,
+    JsonFlag,
+    NonInteractive,
+    PasswordFile,
+    ProjectDir,
+    confirmation,
+    execute,
+    make_typer,
+    new_password,
+    open_database,
+    over_accounts,
+    raise_if,
+    read_key,
+    timeout_problems,
+)
+
 if TYPE_CHECKING:
-    from wizard.accounts.operations import AccountsDatabase, NewPassword, Outcome
     from wizard.accounts.unit import Accounts
+    from wizard.result import Result
 
 # The first words of argv that are these commands rather than setup's flags (wizard.cli.main).
 ACCOUNT_COMMANDS = ("user", "api-key", "token", "db")
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 done; 1 the operation failed (no database, no such user, name taken, key "
-    "not valid); 2 invalid or missing input; 130 interrupted (nothing changed)."
+user_app = make_typer(
+    "Users of the stack: the first administrator, promotion, password resets, disabling."
 )
-
-ProjectDir = Annotated[
-    Path,
-    typer.Option(
-        "--project-dir",
-        envvar="WIZARD_PROJECT_DIR",
-        help="Deployment directory (its .env says where the database is). Default: here.",
-        file_okay=False,
-    ),
-]
-JsonFlag = Annotated[
-    bool, typer.Option("--json", envvar="WIZARD_JSON", help="Print one JSON object on stdout.")
-]
-DbTimeout = Annotated[
-    int, typer.Option("--db-timeout", help="Seconds per connection attempt, 2 to 600.")
-]
-NonInteractive = Annotated[
-    bool,
-    typer.Option(
-        "--non-interactive", envvar="WIZARD_NON_INTERACTIVE", help="Never prompt (implied "
-        "without a terminal or with CI=true)."
-    ),
-]  # fmt: skip
-PasswordFile = Annotated[
-    str | None,
-    typer.Option(
-        "--password-file",
-        help="Read the password from this file ('-' = stdin); one trailing newline is removed.",
-        show_default=False,
-    ),
-]
-GeneratePassword = Annotated[
-    bool,
-    typer.Option(
-        "--generate-password", help="Generate one (32 characters), printed once on stdout."
-    ),
-]
-
-
-def _typer(help_text: str) -> typer.Typer:
-    return typer.Typer(
-        help=help_text + "\n\n" + EXIT_CODES_HELP,
-        no_args_is_help=True,
-        add_completion=False,
-        rich_markup_mode=None,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
-
-
-user_app = _typer("Users of the stack: the first administrator, password resets, disabling.")
-key_app = _typer("API keys: created and shown once, listed, revoked, verified.")
-token_app = _typer("Sessions (refresh tokens).")
-db_app = _typer("The stack's account tables: status and clean-up.")
+key_app = make_typer("API keys: created and shown once, listed, revoked, verified.")
+token_app = make_typer("Sessions (refresh tokens).")
+db_app = make_typer("The stack's account tables: status and clean-up.")
 
 
 GROUPS = (("user", user_app), ("api-key", key_app), ("token", token_app), ("db", db_app))
@@ -85,7 +53,7 @@ GROUPS = (("user", user_app), ("api-key", key_app), ("token", token_app), ("db",
 
 def register(app: typer.Typer, command: str | None) -> None:
     """Join the account groups to `app`: in full the one `command` names, the others by name and
-    help only. typer builds every command of every group on every start, and these thirteen
+    help only. typer builds every command of every group on every start, and these sixteen
     would cost `wizard --help` and `wizard setup` about 9 ms each time. Can be called again (in
     tests, `main` runs many times in one process): it replaces what it added before."""
     app.registered_groups = [
@@ -96,134 +64,17 @@ def register(app: typer.Typer, command: str | None) -> None:
         app.add_typer(listed, name=name)
 
 
-# --- running and rendering ----------------------------------------------------------------------
-
-
-def _execute(json_output: bool, body: Callable[[], Outcome]) -> None:
-    """Run `body`, render its Outcome, map the layer's errors to exit codes (via the CLI's one
-    mapping: InputError 2, CheckFailed 1, KeyboardInterrupt 130)."""
-    from wizard.cli.common import run_command
-
-    def run() -> int:
-        from wizard.accounts.errors import AccountsError, InvalidInput
-
-        try:
-            outcome = body()
-        except InvalidInput as exc:
-            from wizard.errors import InputError
-
-            raise InputError(exc.problems) from None
-        except AccountsError as exc:
-            from wizard.errors import CheckFailed
-
-            raise CheckFailed(str(exc)) from None
-        return render(outcome, json_output)
-
-    run_command(run, json_output)
-
-
-def render(outcome: Outcome, json_output: bool) -> int:
-    """The one place an Outcome is printed: its data as JSON, or its output lines, on stdout;
-    its messages on stderr."""
-    from wizard.ui.console import UI, print_json, print_text
-
-    if json_output:
-        print_json(outcome.data)
-    else:
-        for line in outcome.output:
-            print_text(line)
-    ui = UI()
-    show = {"success": ui.success, "info": ui.info, "warn": ui.warn, "problem": ui.problem}
-    for kind, text in outcome.messages:
-        show[kind](text)
-    return outcome.code
-
-
-def _over_accounts(
-    project_dir: Path,
-    json_output: bool,
-    db_timeout: int,
-    operation: Callable[[Accounts], Outcome],
-    problems: Callable[[], list[str]] = list,
-) -> None:
-    """Check the values (`problems` adds the command's own), connect, run `operation`."""
-
-    def body() -> Outcome:
-        _raise_if(_problems(db_timeout) + problems())
-        with _connect(project_dir, db_timeout).accounts as accounts:
-            return operation(accounts)
-
-    _execute(json_output, body)
-
-
-def _problems(db_timeout: int) -> list[str]:
-    from wizard.config.model import parse_db_timeout
-
-    _, problem = parse_db_timeout(str(db_timeout), "--db-timeout")
-    return [problem] if problem else []
-
-
-def _raise_if(problems: list[str]) -> None:
-    if problems:
-        from wizard.errors import InputError
-
-        raise InputError(problems)
-
-
-def _connect(project_dir: Path, db_timeout: int) -> AccountsDatabase:
-    from wizard.accounts.operations import connect
-
-    return connect(project_dir.resolve(), db_timeout)
-
-
-def _new_password(
-    password_file: str | None, generate: bool, non_interactive: bool, problems: list[str]
-) -> Callable[[], NewPassword]:
-    """Checks what can be checked now (adding to `problems`); the returned call reads, prompts
-    or generates the password once every other value is known to be fine."""
-    from wizard.accounts.hashing import generate_password
-    from wizard.accounts.operations import NewPassword
-    from wizard.accounts.rules import password_problems
-    from wizard.cli.common import interactive_session
-
-    if password_file is not None and generate:
-        problems.append("--password-file and --generate-password: give one of them, not both")
-    elif generate:
-        return lambda: NewPassword(generate_password(), generated=True)
-    elif password_file is not None:
-        from wizard.config.answers import read_secret_file
-
-        password = read_secret_file(password_file, "--password-file")
-        problems += password_problems(password, "--password-file")
-        return lambda: NewPassword(password, generated=False)
-    elif not interactive_session(non_interactive):
-        problems.append("--password-file or --generate-password: one is needed without a terminal")
-    return lambda: NewPassword(_typed_twice(), generated=False)
-
-
-def _typed_twice() -> str:
-    from wizard.accounts.rules import password_problems
-    from wizard.ui import prompter
-    from wizard.ui.console import UI
-
-    def rule(text: str) -> str | None:
-        problems = password_problems(text)
-        return problems[0] if problems else None
-
-    while True:
-        first = prompter.secret("Password (hidden)", validate=rule)
-        if prompter.secret("Password again") == first:
-            return first
-        UI().problem("The two passwords differ; enter it again.")
-
-
 # --- wizard user ---------------------------------------------------------------------------------
 
 
 @user_app.command("create", epilog=EXIT_CODES_HELP)
 def user_create(
-    username: Annotated[str, typer.Argument(help="Letters, digits or _, at least 3.")],
-    email: Annotated[str, typer.Option("--email", help="The user's email address.")] = "",
+    username: Annotated[
+        str, typer.Argument(help="At least 3 letters (any alphabet), digits or _.")
+    ],
+    email: Annotated[
+        str, typer.Option("--email", help="The user's email address (as the stack checks it).")
+    ] = "",
     admin: Annotated[bool, typer.Option("--admin", help="Make the user a superuser.")] = False,
     if_no_admin: Annotated[
         bool,
@@ -243,27 +94,33 @@ def user_create(
     non_interactive: NonInteractive = False,
 ) -> None:
     """Create a user (with --admin, the stack's administrator). Without a password source and
-    at a terminal, the password is typed twice, hidden."""
+    at a terminal, the password is typed twice, hidden. The email is stored as the stack
+    stores it (normalized); a name that mixes alphabets is warned about."""
 
-    def body() -> Outcome:
-        from wizard.accounts import operations
-        from wizard.accounts.rules import email_problems, full_name_problems, username_problems
+    def body() -> Result:
+        from wizard.accounts import user_operations
+        from wizard.accounts.rules import (
+            email_problems,
+            full_name_problems,
+            normal_email,
+            username_problems,
+        )
 
-        problems = _problems(db_timeout) + username_problems(username)
+        problems = timeout_problems(db_timeout) + username_problems(username)
         problems += email_problems(email) if email else ["--email: the user's email is required"]
         if full_name is not None:
             problems += full_name_problems(full_name)
         if if_no_admin and not admin:
             problems.append("--if-no-admin goes with --admin")
-        password = _new_password(password_file, generate_password, non_interactive, problems)
-        _raise_if(problems)
-        with _connect(project_dir, db_timeout).accounts as accounts:
-            return operations.create_user(
-                accounts, username, email, password(), full_name=full_name, admin=admin,
-                if_no_admin=if_no_admin,
+        password = new_password(password_file, generate_password, non_interactive, problems)
+        raise_if(problems)
+        with open_database(project_dir, db_timeout).accounts as accounts:
+            return user_operations.create_user(
+                accounts, username, normal_email(email), password(), full_name=full_name,
+                admin=admin, if_no_admin=if_no_admin,
             )  # fmt: skip
 
-    _execute(json_output, body)
+    execute(json_output, body)
 
 
 @user_app.command("list", epilog=EXIT_CODES_HELP)
@@ -279,15 +136,28 @@ def user_list(
     db_timeout: DbTimeout = 5,
 ) -> None:
     """List users (never their password hashes)."""
-    from wizard.accounts import operations
+    from wizard.accounts import user_operations
+    from wizard.accounts.users import UserFilter
 
-    _over_accounts(
-        project_dir,
-        json_output,
-        db_timeout,
-        lambda accounts: operations.list_users(
-            accounts, search=search, admins=admins, inactive=inactive
-        ),
+    which = UserFilter(search=search, admins=admins, inactive=inactive)
+    over_accounts(
+        project_dir, json_output, db_timeout, lambda a: user_operations.list_users(a, which)
+    )
+
+
+@user_app.command("show", epilog=EXIT_CODES_HELP)
+def user_show(
+    username: Annotated[str, typer.Argument(help="The user.")],
+    project_dir: ProjectDir = Path("."),
+    json_output: JsonFlag = False,
+    db_timeout: DbTimeout = 5,
+) -> None:
+    """One user: role, state, last login, active API keys and sessions, and the rows of the
+    stack's other tables that refer to them (what a delete would meet)."""
+    from wizard.accounts import user_operations
+
+    over_accounts(
+        project_dir, json_output, db_timeout, lambda a: user_operations.show_user(a, username)
     )
 
 
@@ -303,40 +173,51 @@ def user_reset_password(
 ) -> None:
     """Set a new password and end the user's sessions (revokes their refresh tokens)."""
 
-    def body() -> Outcome:
-        from wizard.accounts import operations
+    def body() -> Result:
+        from wizard.accounts import user_operations
 
-        problems = _problems(db_timeout)
-        password = _new_password(password_file, generate_password, non_interactive, problems)
-        _raise_if(problems)
-        with _connect(project_dir, db_timeout).accounts as accounts:
-            return operations.reset_password(accounts, username, password())
+        problems = timeout_problems(db_timeout)
+        password = new_password(password_file, generate_password, non_interactive, problems)
+        raise_if(problems)
+        with open_database(project_dir, db_timeout).accounts as accounts:
+            return user_operations.reset_password(accounts, username, password())
 
-    _execute(json_output, body)
+    execute(json_output, body)
 
 
-def _set_active(
-    username: str, active: bool, project_dir: Path, json_output: bool, db_timeout: int
+def _change_user(
+    username: str,
+    project_dir: Path,
+    json_output: bool,
+    db_timeout: int,
+    *,
+    what: str,
+    to: bool,
+    force: bool = False,
 ) -> None:
-    from wizard.accounts import operations
+    """disable/enable (`what` "active") or promote/demote (`what` "admin") `username`."""
+    from wizard.accounts import user_operations
 
-    _over_accounts(
-        project_dir,
-        json_output,
-        db_timeout,
-        lambda accounts: operations.set_active(accounts, username, active=active),
-    )
+    def change(accounts: Accounts) -> Result:
+        if what == "active":
+            return user_operations.set_active(accounts, username, active=to, force=force)
+        return user_operations.set_admin(accounts, username, admin=to, force=force)
+
+    over_accounts(project_dir, json_output, db_timeout, change)
 
 
 @user_app.command("disable", epilog=EXIT_CODES_HELP)
 def user_disable(
     username: Annotated[str, typer.Argument(help="The user.")],
+    force: ForceLastAdmin = False,
     project_dir: ProjectDir = Path("."),
     json_output: JsonFlag = False,
     db_timeout: DbTimeout = 5,
 ) -> None:
-    """Disable a user (kept, cannot log in) and end their sessions."""
-    _set_active(username, False, project_dir, json_output, db_timeout)
+    """Disable a user (kept, cannot log in) and end their sessions. The last active
+    administrator only with --force."""
+    _change_user(username, project_dir, json_output, db_timeout, what="active", to=False,
+                 force=force)  # fmt: skip
 
 
 @user_app.command("enable", epilog=EXIT_CODES_HELP)
@@ -347,41 +228,69 @@ def user_enable(
     db_timeout: DbTimeout = 5,
 ) -> None:
     """Enable a disabled user."""
-    _set_active(username, True, project_dir, json_output, db_timeout)
+    _change_user(username, project_dir, json_output, db_timeout, what="active", to=True)
+
+
+@user_app.command("promote", epilog=EXIT_CODES_HELP)
+def user_promote(
+    username: Annotated[str, typer.Argument(help="The user.")],
+    project_dir: ProjectDir = Path("."),
+    json_output: JsonFlag = False,
+    db_timeout: DbTimeout = 5,
+) -> None:
+    """Make a user an administrator (superuser)."""
+    _change_user(username, project_dir, json_output, db_timeout, what="admin", to=True)
+
+
+@user_app.command("demote", epilog=EXIT_CODES_HELP)
+def user_demote(
+    username: Annotated[str, typer.Argument(help="The user.")],
+    force: ForceLastAdmin = False,
+    project_dir: ProjectDir = Path("."),
+    json_output: JsonFlag = False,
+    db_timeout: DbTimeout = 5,
+) -> None:
+    """Take a user's administrator rights away. The last active administrator only with
+    --force."""
+    _change_user(username, project_dir, json_output, db_timeout, what="admin", to=False,
+                 force=force)  # fmt: skip
 
 
 @user_app.command("delete", epilog=EXIT_CODES_HELP)
 def user_delete(
     username: Annotated[str, typer.Argument(help="The user.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Really delete.")] = False,
+    cascade: Annotated[
+        bool,
+        typer.Option("--cascade", help="Also delete the user's data the database would cascade."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would go, table by table; delete nothing.")
+    ] = False,
+    force: ForceLastAdmin = False,
     project_dir: ProjectDir = Path("."),
     json_output: JsonFlag = False,
     db_timeout: DbTimeout = 5,
     non_interactive: NonInteractive = False,
 ) -> None:
-    """Delete a user with their API keys and refresh tokens. When other data (collections,
-    ...) still refers to the user nothing is deleted: disable them instead."""
+    """Delete a user with their API keys and refresh tokens. Other data that refers to the
+    user (counted table by table from the database's own foreign keys) is deleted only with
+    --cascade; data the stack keeps (collections, operations, the audit log) always refuses
+    the delete: disable the user instead. Exit 1 when refused; --dry-run exits as the delete
+    would."""
 
-    def body() -> Outcome:
-        from wizard.accounts import operations
-        from wizard.cli.common import interactive_session
+    def body() -> Result:
+        from wizard.accounts import user_operations
 
-        problems = _problems(db_timeout)
-        ask = not yes and interactive_session(non_interactive)
-        if not yes and not ask:
-            problems.append("--yes: deleting a user needs it without a terminal")
-        _raise_if(problems)
-        if ask:
-            from wizard.ui import prompter
+        problems = timeout_problems(db_timeout)
+        confirm = confirmation(yes or dry_run, non_interactive, problems)
+        raise_if(problems)
+        confirm(f"Delete user {username} for good?")
+        choice = user_operations.DeleteChoice(cascade=cascade, dry_run=dry_run, force=force)
+        with open_database(project_dir, db_timeout).accounts as accounts:
+            return user_operations.delete_user(accounts, username, choice)
 
-            if not prompter.confirm(f"Delete user {username} for good?", default=False):
-                from wizard.errors import Cancelled
-
-                raise Cancelled()
-        with _connect(project_dir, db_timeout).accounts as accounts:
-            return operations.delete_user(accounts, username)
-
-    _execute(json_output, body)
+    execute(json_output, body)
 
 
 # --- wizard api-key ------------------------------------------------------------------------------
@@ -392,23 +301,27 @@ def key_create(
     user: Annotated[str, typer.Option("--user", help="Whose key it is.")] = "",
     name: Annotated[str, typer.Option("--name", help="Unique among the user's keys.")] = "",
     expires_in_days: Annotated[int, typer.Option("--expires-in-days", help="1 to 3650.")] = 365,
+    force: Annotated[
+        bool, typer.Option("--force", help="Create it even for a disabled user (with a warning).")
+    ] = False,
     project_dir: ProjectDir = Path("."),
     json_output: JsonFlag = False,
     db_timeout: DbTimeout = 5,
 ) -> None:
-    """Create an API key; it is printed once on stdout and only its hash is stored."""
-    from wizard.accounts import operations
+    """Create an API key; it is printed once on stdout and only its hash is stored. A disabled
+    user gets none without --force (the stack refuses their keys)."""
+    from wizard.accounts import key_operations
     from wizard.accounts.rules import key_days_problems, key_name_problems
 
     def problems() -> list[str]:
         found = [] if user else ["--user: whose key it is is required"]
         return found + key_name_problems(name) + key_days_problems(expires_in_days)
 
-    _over_accounts(
+    over_accounts(
         project_dir,
         json_output,
         db_timeout,
-        lambda accounts: operations.create_key(accounts, user, name, expires_in_days),
+        lambda a: key_operations.create_key(a, user, name, expires_in_days, force=force),
         problems,
     )
 
@@ -422,30 +335,32 @@ def key_list(
     json_output: JsonFlag = False,
     db_timeout: DbTimeout = 5,
 ) -> None:
-    """List API keys (never the keys or their hashes)."""
-    from wizard.accounts import operations
+    """List API keys (never the keys or their hashes); ID is the short id inside each key."""
+    from wizard.accounts import key_operations
 
-    _over_accounts(
-        project_dir, json_output, db_timeout, lambda accounts: operations.list_keys(accounts, user)
-    )
+    over_accounts(project_dir, json_output, db_timeout, lambda a: key_operations.list_keys(a, user))
 
 
 @key_app.command("revoke", epilog=EXIT_CODES_HELP)
 def key_revoke(
-    key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (api-key list).")],
+    key_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID", help="The key's id, or the short id inside it (smtk_1c06c582)."
+        ),
+    ],
     project_dir: ProjectDir = Path("."),
     json_output: JsonFlag = False,
     db_timeout: DbTimeout = 5,
 ) -> None:
     """Revoke an API key: the app refuses it from now on."""
-    from wizard.accounts import operations
+    from wizard.accounts import key_operations
+    from wizard.accounts.rules import key_reference_problems
 
-    _over_accounts(
-        project_dir,
-        json_output,
-        db_timeout,
-        lambda accounts: operations.revoke_key(accounts, key_id),
-    )
+    over_accounts(
+        project_dir, json_output, db_timeout, lambda a: key_operations.revoke_key(a, key_id),
+        lambda: key_reference_problems(key_id),
+    )  # fmt: skip
 
 
 @key_app.command("verify", epilog=EXIT_CODES_HELP)
@@ -458,27 +373,18 @@ def key_verify(
     """Is the key on stdin valid? Exit 0 and its owner on stdout, or exit 1 and why not. Not
     counted as a use of the key."""
 
-    def body() -> Outcome:
-        from wizard.accounts import operations
-        from wizard.cli.common import interactive_session
+    def body() -> Result:
+        from wizard.accounts import key_operations
 
-        problems = _problems(db_timeout)
-        if interactive_session(non_interactive):
-            from wizard.ui import prompter
-
-            key = prompter.secret("API key (hidden)")
-        else:
-            from wizard.config.answers import read_secret_file
-
-            key = read_secret_file("-", "stdin")
-        key = key.strip()
+        problems = timeout_problems(db_timeout)
+        key = read_key(non_interactive)
         if not key:
             problems.append("stdin: give the API key on stdin")
-        _raise_if(problems)
-        with _connect(project_dir, db_timeout).accounts as accounts:
-            return operations.verify_key(accounts, key)
+        raise_if(problems)
+        with open_database(project_dir, db_timeout).accounts as accounts:
+            return key_operations.verify_key(accounts, key)
 
-    _execute(json_output, body)
+    execute(json_output, body)
 
 
 # --- wizard token, wizard db ---------------------------------------------------------------------
@@ -500,7 +406,7 @@ def token_revoke(
     def problems() -> list[str]:
         return ["--user USERNAME or --all: give exactly one"] if (user is None) != all_users else []
 
-    _over_accounts(
+    over_accounts(
         project_dir,
         json_output,
         db_timeout,
@@ -518,15 +424,15 @@ def db_status(
     """The server, whether the stack's tables are there, and counts of users, administrators,
     active API keys and sessions. Exit 1 when the tables are missing."""
 
-    def body() -> Outcome:
+    def body() -> Result:
         from wizard.accounts import operations
 
-        _raise_if(_problems(db_timeout))
-        connection = _connect(project_dir, db_timeout)
+        raise_if(timeout_problems(db_timeout))
+        connection = open_database(project_dir, db_timeout)
         with connection.accounts:
             return operations.db_status(connection)
 
-    _execute(json_output, body)
+    execute(json_output, body)
 
 
 @db_app.command("cleanup", epilog=EXIT_CODES_HELP)
@@ -538,4 +444,4 @@ def db_cleanup(
     """Delete expired and revoked refresh tokens and expired API keys; says how many."""
     from wizard.accounts import operations
 
-    _over_accounts(project_dir, json_output, db_timeout, operations.db_cleanup)
+    over_accounts(project_dir, json_output, db_timeout, operations.db_cleanup)

@@ -257,8 +257,8 @@ def render(result: Result, json_output: bool, ui: UI | None = None) -> None:
         ui.checks(table.rows, title=table.title)
     elif isinstance(table, ListTable):
         ui.listing(table)
-    if result.output is not None:
-        print_text(result.output)
+    for line in result.output:
+        print_text(line)
     for kind, text in result.messages:
         ui.say(kind, text)
 
