@@ -42,6 +42,9 @@ from wizard.files.project import (
 )
 from wizard.files.writer import PlannedFile
 
+# How often compose probes a dependency's health while it starts (compose >= 2.20.2).
+START_INTERVAL = "2s"
+
 # Every .env key the wizard owns, in the template's order, and the ones that hold secrets.
 _OWNED_KEYS = (
     "COMPOSE_FILE",
@@ -283,6 +286,12 @@ def render_override(project: Project, config: Config) -> str:
     for name in reserved:
         if config.deployment is not Deployment.GPU or name not in gpu_services:
             service(name)["deploy"] = _devices(RESET)
+
+    for name in _present(stack.role("dependencies"), project):
+        if isinstance(base[name].get("healthcheck"), dict):
+            # `wizard up` waits for these: probed every START_INTERVAL while they start (the
+            # base's 30 s interval would make each wait half a minute), as usual once healthy.
+            service(name)["healthcheck"] = {"start_interval": START_INTERVAL}
 
     values = env_values(project, config)
     for key, forms in stack.settings.items():
