@@ -24,6 +24,7 @@ import pytest
 from accounts_db import SCHEMA, accounts_database, connect
 from helpers import (
     REPO,
+    WIZARD,
     compose_binary,
     compose_config,
     free_port,
@@ -32,6 +33,7 @@ from helpers import (
     run_wizard,
     start_wizard,
 )
+from keys import PtyTerminal
 from pg import AppDatabase
 
 STACK = REPO / "tests" / "stack" / "build" / "docker-compose.yml"
@@ -330,3 +332,57 @@ def test_down_stops_the_stack_and_keeps_the_volumes(stack: Stack) -> None:
     assert run.returncode == 0, run.stderr
     assert stack.commands()[-1] == "compose down"
     assert "volumes keep the data" in run.stderr
+
+
+def test_a_second_up_with_admin_flags_creates_nothing_and_prints_no_password(stack: Stack) -> None:
+    first = stack.up(*ADMIN, "--generate-password", "--json")
+    assert first.returncode == 0, first.stderr
+    again = stack.up("--admin", "other", "--admin-email", "other@example.org",
+                     "--generate-password", "--json")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert "password" not in report and report["administrator"] == "admin"
+    assert [name for name, _, _ in admins(stack.app)] == ["admin"]
+
+
+def test_a_gpu_deployment_without_the_nvidia_runtime_stops_at_preflight(stack: Stack) -> None:
+    setup = run_wizard(["setup", "--non-interactive", "--deployment", "gpu", "--skip-db-check",
+                        "--skip-port-check"], cwd=stack.root)  # fmt: skip
+    assert setup.returncode == 0, setup.stderr
+    run = stack.up(*ADMIN, "--generate-password")
+    assert run.returncode == 1
+    assert "✗ preflight failed: GPU deployment: " in run.stderr
+    assert not any(c.startswith(("compose build", "compose up")) for c in stack.commands())
+
+
+PASSWORD = "Adm1n typed at a terminal"
+
+
+def test_at_a_terminal_without_admin_it_asks_and_never_shows_the_password(
+    stack: Stack, tmp_path: Path
+) -> None:
+    terminal = PtyTerminal(
+        {**stack.env(), "HOME": str(tmp_path), "LC_ALL": "C.UTF-8", "PROMPT_TOOLKIT_NO_CPR": "1"}
+    )
+    try:
+        terminal.start([str(WIZARD), "up"], cwd=stack.root)
+        terminal.expect("? Administrator's username")
+        terminal.type("admin\r")
+        terminal.expect("? Administrator's email")
+        terminal.type("admin@example.org\r")
+        terminal.expect("Type one")
+        terminal.press("Down", "Enter")
+        terminal.expect("? Administrator's password (hidden)")
+        terminal.type(PASSWORD + "\r")
+        terminal.expect("? Password again")
+        terminal.type(PASSWORD + "\r")
+        assert terminal.exit_status(timeout=60) == 0
+        screen = terminal.screen()
+    finally:
+        terminal.close()
+    assert "The stack is ready" in screen
+    assert PASSWORD not in screen
+    [(name, hashed, superuser)] = admins(stack.app)
+    assert name == "admin" and superuser
+    assert bcrypt.checkpw(PASSWORD.encode(), hashed.encode())
+    assert stack.events() == [{"webui_started": True, "admins": 1}]

@@ -1,5 +1,5 @@
 """`wizard up`: from the files `setup` wrote to a running stack whose administrator exists before
-its web UI first starts; `wizard down`.
+its web UI first starts.
 
 Phases, in this order, each skipped when it is already done (so a second `up`, or one after a
 failure, goes on where the last stopped): preflight, host directories, images, dependencies
@@ -35,7 +35,6 @@ DEFAULT_TIMEOUT_S = 900
 MAX_TIMEOUT_S = 86_400
 BUILD_TIMEOUT_S = 4 * 3600.0  # not counted in --timeout; a GPU image takes 10-30 minutes
 LOG_LINES = 30
-DOWN_TIMEOUT_S = 300.0
 
 
 class Phase(StrEnum):
@@ -76,8 +75,9 @@ class PhaseFailed(Exception):
         self.log = log or []
 
 
-def _deployment(project_dir: Path) -> Deployment:
-    """The deployment as the project directory describes it (InputError without a setup)."""
+def load_deployment(project_dir: Path) -> Deployment:
+    """The deployment as the project directory describes it (InputError without a setup): the
+    one place `up` and `down` learn about it."""
     from wizard.commands.up_deployment import read_deployment
 
     return read_deployment(project_dir)
@@ -104,7 +104,7 @@ class Deadline:
 
 def up(request: UpRequest, ui: UI) -> Result:
     """Run the phases; a Result (ok False after a failed phase). Raises Interrupted on Ctrl-C."""
-    deployment = _deployment(request.project_dir)
+    deployment = load_deployment(request.project_dir)
     run = _Run(request, deployment, ui)
     steps: list[tuple[Phase, Callable[[], str]]] = [
         (Phase.PREFLIGHT, run.preflight),
@@ -381,8 +381,11 @@ class _Run:
         }
         if self.password is not None:
             data["password"] = self.password
-        rows = [(s["service"], "ok", s["state"] + (f" ({s['health']})" if s["health"] else ""))
-                for s in services]  # fmt: skip
+        rows = [
+            (s["service"], "ok" if s["state"] == "running" and s["health"] in ("", "healthy")
+             else "warn", s["state"] + (f" ({s['health']})" if s["health"] else ""))
+            for s in services
+        ]  # fmt: skip
         result = Result(data, ChecksTable(rows, title="Services"))
         if self.password is not None:
             result.say("info", "The administrator's generated password is printed above, once; "
@@ -423,25 +426,3 @@ class _Run:
 
 def _exit(code: int | None) -> str:
     return "it ran out of time" if code is None else f"exit {code}"
-
-
-def down(project_dir: Path) -> Result:
-    """`docker compose down`, never with -v: the volumes hold the data."""
-    from wizard.host.compose_runner import ComposeRunner, ComposeUnavailable
-
-    deployment = _deployment(project_dir)
-    try:
-        runner = ComposeRunner.find(deployment.root, deployment.secrets)
-    except ComposeUnavailable as exc:
-        result = Result({"ok": False, "exit_code": 1, "problem": str(exc)}, ok=False)
-        result.say("problem", str(exc))
-        return result
-    done = runner.compose(["down"], timeout=DOWN_TIMEOUT_S)
-    if not done.ok:
-        problem = f"`docker compose down` failed ({_exit(done.code)}): {done.last_line}"
-        result = Result({"ok": False, "exit_code": 1, "problem": problem}, ok=False)
-        result.say("problem", problem)
-        return result
-    result = Result({"ok": True})
-    result.say("success", "Stopped the stack (docker compose down); its volumes keep the data.")
-    return result

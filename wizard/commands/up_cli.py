@@ -116,7 +116,7 @@ def down(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
     from wizard.cli import _run
 
     def body() -> int:
-        from wizard.commands.up import down as stop
+        from wizard.commands.down import down as stop
         from wizard.ui.console import render
 
         result = stop(project_dir)
