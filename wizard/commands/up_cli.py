@@ -10,25 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+# The options every command shares (--project-dir, --json), as the accounts commands spell them.
+from wizard.accounts.commands import JsonFlag, ProjectDir
+
 if TYPE_CHECKING:
     from wizard.commands.up_request import UpFlags
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
-
-ProjectDir = Annotated[
-    Path,
-    typer.Option(
-        "--project-dir",
-        envvar="WIZARD_PROJECT_DIR",
-        help="Deployment directory (holds .env and the compose files). Default: the current one.",
-        file_okay=False,
-    ),
-]
-JsonFlag = Annotated[
-    bool,
-    typer.Option("--json", envvar="WIZARD_JSON", help="Print one JSON object on stdout."),
-]
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 the stack is ready with an administrator; 1 a phase failed (named, with its "
@@ -36,48 +25,63 @@ EXIT_CODES_HELP = (
 )
 
 
+NoBuild = Annotated[
+    bool, typer.Option("--no-build", envvar="WIZARD_NO_BUILD", help="Never build images.")
+]
+Timeout = Annotated[
+    int,
+    typer.Option(
+        "--timeout",
+        envvar="WIZARD_TIMEOUT",
+        help="Seconds for the whole run, the build not counted.",
+    ),
+]
+Admin = Annotated[
+    str | None, typer.Option("--admin", envvar="WIZARD_ADMIN", help="Administrator's username.")
+]
+AdminEmail = Annotated[
+    str | None,
+    typer.Option("--admin-email", envvar="WIZARD_ADMIN_EMAIL", help="Administrator's email."),
+]
+AdminPasswordFile = Annotated[
+    str | None,
+    typer.Option(
+        "--admin-password-file",
+        envvar="WIZARD_ADMIN_PASSWORD_FILE",
+        help="Read the administrator's password from this file ('-' = stdin), or use "
+        "WIZARD_ADMIN_PASSWORD.",
+    ),
+]
+GeneratePassword = Annotated[
+    bool,
+    typer.Option(
+        "--generate-password", help="Generate the administrator's password, printed once."
+    ),
+]
+NonInteractive = Annotated[
+    bool,
+    typer.Option(
+        "--non-interactive",
+        envvar="WIZARD_NON_INTERACTIVE",
+        help="Never ask (implied without a terminal or with CI=true).",
+    ),
+]
+DbTimeout = Annotated[
+    int, typer.Option("--db-timeout", help="Seconds per database connection attempt, 2 to 600.")
+]
+
+
 def up(
     project_dir: ProjectDir = Path("."),
-    no_build: Annotated[
-        bool, typer.Option("--no-build", envvar="WIZARD_NO_BUILD", help="Never build images.")
-    ] = False,
-    timeout: Annotated[
-        int,
-        typer.Option(
-            "--timeout",
-            envvar="WIZARD_TIMEOUT",
-            help="Seconds for the whole run, the build not counted.",
-        ),
-    ] = 900,
-    admin: Annotated[
-        str | None, typer.Option("--admin", envvar="WIZARD_ADMIN", help="Administrator's username.")
-    ] = None,
-    admin_email: Annotated[
-        str | None,
-        typer.Option("--admin-email", envvar="WIZARD_ADMIN_EMAIL", help="Administrator's email."),
-    ] = None,
-    admin_password_file: Annotated[
-        str | None,
-        typer.Option(
-            "--admin-password-file",
-            envvar="WIZARD_ADMIN_PASSWORD_FILE",
-            help="Read the administrator's password from this file ('-' = stdin), or use "
-            "WIZARD_ADMIN_PASSWORD.",
-        ),
-    ] = None,
-    generate_password: Annotated[
-        bool,
-        typer.Option(
-            "--generate-password", help="Generate the administrator's password, printed once."
-        ),
-    ] = False,
-    non_interactive: Annotated[
-        bool, typer.Option("--non-interactive", envvar="WIZARD_NON_INTERACTIVE")
-    ] = False,
+    no_build: NoBuild = False,
+    timeout: Timeout = 900,
+    admin: Admin = None,
+    admin_email: AdminEmail = None,
+    admin_password_file: AdminPasswordFile = None,
+    generate_password: GeneratePassword = False,
+    non_interactive: NonInteractive = False,
     json_output: JsonFlag = False,
-    db_timeout: Annotated[
-        int, typer.Option("--db-timeout", help="Seconds per database connection attempt, 2 to 600.")
-    ] = 5,
+    db_timeout: DbTimeout = 5,
 ) -> None:
     """Build, start and wait for the stack; its administrator exists before the web UI starts."""
     from wizard.cli import _run, interactive_session
