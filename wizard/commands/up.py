@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from wizard.accounts.operations import NewPassword
     from wizard.accounts.unit import Accounts
     from wizard.commands.up_deployment import Deployment
-    from wizard.host.compose_runner import ComposeRunner
+    from wizard.host.compose_runner import Completed, ComposeRunner
     from wizard.ui.console import UI
 
 DEFAULT_TIMEOUT_S = 900
@@ -189,7 +189,7 @@ class _Run:
                 stop.set()
                 ticker.join()
 
-    def compose(self, args: list[str], timeout: float, echo: bool = False) -> Any:
+    def compose(self, args: list[str], timeout: float, echo: bool = False) -> Completed:
         self.running = "docker compose " + " ".join(args)
         show = self.ui.info if echo else None
         done = self.runner.compose(args, timeout=timeout, echo=show)
