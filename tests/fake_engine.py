@@ -11,7 +11,7 @@ runs this file. Only the engine is a stand-in; what it touches is real:
   web UI's port and answers /api/health/readyz in the stack's JSON.
 
 What it prints, and its exit codes, are those of Docker 28 / compose v2.40.3. Each call is
-appended to $FAKE_DOCKER_DIR/calls.jsonl: arguments, working directory, environment. The
+appended to $FAKE_DOCKER_DIR/calls.jsonl: arguments, working directory, environment, pid. The
 test's wishes come from $FAKE_DOCKER_DIR/config.json: `health` (service -> healthy, unhealthy,
 exits, hang), `images` (present at the start), `version`, `daemon` ("down"), `build` ("fail"),
 `migration` ("fail"), `readyz` ("ready" or "dependency-down"), `logs` (service -> lines).
@@ -260,7 +260,7 @@ def down() -> int:
 
 def main(argv: list[str]) -> int:
     if "FAKE_DOCKER_DIR" in os.environ:
-        call = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+        call = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "pid": os.getpid()}
         with (STATE / "calls.jsonl").open("a") as log:
             log.write(json.dumps(call) + "\n")
     joined = " ".join(argv)

@@ -310,7 +310,8 @@ def test_the_password_from_the_environment_never_reaches_docker(stack: Stack) ->
     assert secret not in run.stdout + run.stderr
 
 
-def test_ctrl_c_during_a_wait_exits_130_saying_up_resumes(stack: Stack) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_during_a_wait_exits_130_saying_up_resumes(stack: Stack, signum: int) -> None:
     stack.wish(health={"redis": "hang"})
     process = start_wizard(["up", *ADMIN, "--generate-password"], cwd=stack.root,
                            env=stack.env())  # fmt: skip
@@ -319,12 +320,16 @@ def test_ctrl_c_during_a_wait_exits_130_saying_up_resumes(stack: Stack) -> None:
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.1)
     time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130
     assert "interrupted in the dependencies phase while `docker compose up -d --wait" in stderr
     assert "`wizard up` goes on where this stopped" in stderr
     assert "Traceback" not in stderr
+    # The wait it interrupted was stopped, not left behind.
+    [waiting] = [c for c in stack.calls() if c["argv"][:2] == ["compose", "up"]]
+    with pytest.raises(ProcessLookupError):
+        os.kill(waiting["pid"], 0)
 
 
 def test_down_stops_the_stack_and_keeps_the_volumes(stack: Stack) -> None:
