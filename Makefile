@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: wizard check test lint format bench clean venv
+.PHONY: wizard check up test lint format bench clean venv
 
 venv: $(VENV)/.installed
 
@@ -20,6 +20,9 @@ wizard: venv
 
 check: venv
 	$(BIN)/wizard check $(ARGS)
+
+up: venv
+	$(BIN)/wizard up $(ARGS)
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

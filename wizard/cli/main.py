@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from wizard.cli import accounts as accounts_commands
+from wizard.cli import up as up_cli
 from wizard.cli.common import (
     EXIT_CHECK_FAILED,
     EXIT_CODES_HELP,
@@ -50,7 +51,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-COMMANDS = ("setup", "check", "show", "rollback", *accounts_commands.ACCOUNT_COMMANDS)
+COMMANDS = ("setup", "check", "show", "rollback", "up", "down", *accounts_commands.ACCOUNT_COMMANDS)
 # The WIZARD_* variables typer reads for `setup` (every other one is an answer:
 # wizard.config.answers).
 SETUP_VARIABLES = (
@@ -266,6 +267,11 @@ def rollback(
         return EXIT_OK
 
     run_command(body, json_output)
+
+
+# `wizard up` and `wizard down` (the flags and bodies live with the command).
+app.command(epilog=up_cli.EXIT_CODES_HELP)(up_cli.up)
+app.command(epilog=EXIT_CODES_HELP)(up_cli.down)
 
 
 def _interrupt(signum: int, frame: "FrameType | None") -> None:

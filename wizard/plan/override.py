@@ -19,6 +19,9 @@ from wizard.stack.compose import RESET, dump_yaml, override, split_top_level
 from wizard.stack.contract import Stack, binds_target, depends_on, user_of
 from wizard.stack.profile import Role
 
+# How often compose probes a dependency's health while it starts (compose >= 2.20.2).
+START_INTERVAL = "2s"
+
 # The compose profile that keeps the base's own PostgreSQL from starting with an external server.
 BUNDLED_POSTGRES_PROFILE = "bundled-postgres"
 
@@ -51,6 +54,11 @@ def render_override(project: Project, config: Config, values: Mapping[str, str])
     _documents(project.stack, config, services)
     _database(project.stack, config, services)
     _gpus(project.stack, config, services)
+    for name in project.stack.present(Role.DEPENDENCIES):
+        if isinstance(project.stack.services[name].get("healthcheck"), dict):
+            # `wizard up` waits for these: probed every START_INTERVAL while they start (the
+            # base's 30 s interval would make each wait half a minute), as usual once healthy.
+            services(name)["healthcheck"] = {"start_interval": START_INTERVAL}
     for key in OWNED:
         for name, form in key.forms.items():
             if name in project.stack.services:

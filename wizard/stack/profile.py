@@ -41,6 +41,7 @@ class Role(StrEnum):
     DOCUMENTS = "documents"  # read the document directories
     GPU = "gpu"  # run models: get the chosen NVIDIA devices
     DATABASE = "database"  # connect to PostgreSQL
+    DEPENDENCIES = "dependencies"  # started and healthy before the migration (`wizard up`)
 
 
 @dataclass(frozen=True)
