@@ -20,6 +20,7 @@ import typer
 
 from wizard.accounts import commands as accounts_commands
 from wizard.config.settings import SETTINGS
+from wizard.export.command import export_app
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -51,7 +52,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-COMMANDS = ("setup", "check", "show", "rollback", *accounts_commands.ACCOUNT_COMMANDS)
+COMMANDS = ("setup", "check", "show", "rollback", "export", *accounts_commands.ACCOUNT_COMMANDS)
 # The WIZARD_* variables typer reads for `setup` (every other one is an answer:
 # wizard.config.answers).
 SETUP_VARIABLES = (
@@ -60,6 +61,8 @@ SETUP_VARIABLES = (
     "WIZARD_ANSWERS",
     "WIZARD_JSON",
 )
+
+app.add_typer(export_app, name="export")
 
 ProjectDir = Annotated[
     Path,
