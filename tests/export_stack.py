@@ -45,6 +45,7 @@ STACK_FACTS: dict[str, dict[str, Any]] = {
     "postgres": {
         **_LOCKED,
         "cap_add": ["CHOWN", "DAC_READ_SEARCH", "FOWNER", "SETGID", "SETUID"],
+        "shm_size": "256mb",
         "deploy": {"resources": _resources("2", "2G", "1G")},
         "healthcheck": _check(
             ["CMD-SHELL", "pg_isready -U ${POSTGRES_USER:-semantik} -d ${POSTGRES_DB:-semantik}"],
@@ -71,7 +72,11 @@ STACK_FACTS: dict[str, dict[str, Any]] = {
     },
     "webui": {
         **_APP,
-        "volumes": ["./logs:/app/logs", "semantik_plugins:/app/plugins"],
+        "volumes": [
+            "./logs:/app/logs",
+            "./packages:/app/packages",
+            "semantik_plugins:/app/plugins",
+        ],
         "deploy": {"resources": _resources("1", "2G", "1G")},
         "healthcheck": _check(
             ["CMD", "curl", "-f", "http://localhost:8080/api/health/readyz"], "60s"

@@ -25,6 +25,8 @@ from pg import AppDatabase, find_bindir
 
 from wizard.export.kustomize import KUSTOMIZATION, OWNER_LINE
 from wizard.export.pods import HOST_ONLY_ENV
+from wizard.export.workloads import Commands
+from wizard.files.compose import interpolate
 
 REGISTRY = "registry.example.org/team"
 SECRET_FILE = "secret-semantik-secrets.yaml"
@@ -229,6 +231,20 @@ def test_workloads_keep_the_stacks_limits_probes_and_security(
     assert services == {"postgres", "redis", "qdrant", "vecpipe", "webui"}
     mounts = {m["mountPath"]: m for m in pods["worker"]["containers"][0]["volumeMounts"]}
     assert mounts["/mnt/docs"]["readOnly"] and mounts["/mnt/docs-more"]["readOnly"]
+    # The image holds /app/packages: compose's bind of the source is not a claim there.
+    web_mounts = {m["mountPath"] for m in webui["volumeMounts"]}
+    assert "/app/packages" not in web_mounts and "/app/plugins" in web_mounts
+    shm = {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}}
+    assert shm in pods["postgres"]["volumes"]
+
+
+def test_a_literal_dollar_in_a_command_survives_kubernetes_expansion() -> None:
+    # Kubernetes expands $(NAME) and $$ in command and args; compose has expanded its own.
+    commands = Commands(lambda text: interpolate(text, {"HOME_DIR": "/srv"}), {"SECRET"})
+    argv = commands.argv(("sh", "-c", "echo $(date) $$HOME ${HOME_DIR}"))
+    assert argv == {"args": ["sh", "-c", "echo $$(date) $HOME /srv"]}
+    script = commands.argv(("run", "--key", "${SECRET}", "$$(x)"))
+    assert script == {"command": ["sh", "-c", "exec run --key \"${SECRET}\" '$$(x)'"]}
 
 
 def _psql(

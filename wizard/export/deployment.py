@@ -59,6 +59,7 @@ class Service:
     reservations: Mapping[str, str]
     volumes: tuple[Volume, ...]
     ports: tuple[int, ...]  # container ports it publishes
+    shm_size: str | None = None  # compose's size of /dev/shm
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,7 @@ def _service(name: str, body: Mapping[str, Any], expand: Any) -> Service:
         reservations=_amounts(resources.get("reservations"), expand),
         volumes=tuple(_volume(entry, expand) for entry in (body.get("volumes") or {}).values()),
         ports=_container_ports(body.get("ports") or [], expand),
+        shm_size=expand(str(body["shm_size"])) if body.get("shm_size") else None,
     )
 
 

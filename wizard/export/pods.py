@@ -15,7 +15,13 @@ from wizard.config.contract import profile
 from wizard.config.model import CA_TARGET
 from wizard.export.choices import Choices
 from wizard.export.deployment import Deployment, Service, Volume
-from wizard.export.workloads import Commands, probes, resources, security_context
+from wizard.export.workloads import (
+    Commands,
+    memory_quantity,
+    probes,
+    resources,
+    security_context,
+)
 from wizard.files import resources as stack_files
 
 # compose variables only a Docker host needs: never part of a container's environment there.
@@ -157,8 +163,11 @@ class Pods:
         volumes: list[dict[str, Any]] = []
         mounts: list[dict[str, Any]] = []
         documents = self._document_targets()
+        image_paths = set(self.settings.get("image_paths") or [])
         reads_documents = False
         for volume in service.volumes:
+            if volume.target in image_paths:
+                continue  # the image holds it already; an empty claim would hide it
             if volume.target in documents:
                 reads_documents = True
                 continue
@@ -182,6 +191,11 @@ class Pods:
             mounts.append(mount)
         if reads_documents:
             self._documents(volumes, mounts)
+        if service.shm_size:
+            # Docker's shm_size: a container's /dev/shm is 64 MiB on both unless made larger.
+            shm = {"medium": "Memory", "sizeLimit": memory_quantity(service.shm_size)}
+            volumes.append({"name": "shm", "emptyDir": shm})
+            mounts.append({"name": "shm", "mountPath": "/dev/shm"})
         if self.d.ca_certificate is not None and service.name in profile().role("database"):
             volumes.append(self._ca_volume())
             mounts.append(self._ca_mount())

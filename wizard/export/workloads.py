@@ -25,6 +25,12 @@ _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([bkmg]?)b?", re.IGNORECASE)
 _BINARY_UNITS = (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10))
 
 
+def kubernetes_literal(text: str) -> str:
+    """`text` as Kubernetes passes it on in a command or args, which it expands: `$(NAME)` is
+    a variable there and `$$` a `$`, so each `$` before `$` or `(` is doubled."""
+    return re.sub(r"\$(?=[$(])", "$$", text)
+
+
 def secret_pattern(names: Collection[str]) -> re.Pattern[str]:
     """`${NAME}`, `${NAME?message}`, `${NAME:-x}` or `$NAME` for one of `names` (not `$$NAME`)."""
     alternatives = "|".join(re.escape(name) for name in sorted(names)) or r"(?!)"
@@ -77,10 +83,10 @@ class Commands:
         """`{"args": [...]}` (the image's entrypoint runs them, as compose's `command` does), or
         `{"command": ["sh", "-c", ...]}` when a word reads a secret."""
         if not any(self._pattern.search(word) for word in words):
-            return {"args": [self._expand(word) for word in words]}
+            return {"args": [kubernetes_literal(self._expand(word)) for word in words]}
         script = " ".join(self._shell_word(word) for word in words)
         prefix = f"exec {shlex.quote(entrypoint)} " if entrypoint else "exec "
-        return {"command": ["sh", "-c", prefix + script]}
+        return {"command": ["sh", "-c", kubernetes_literal(prefix + script)]}
 
     def probe_command(self, test: Any) -> list[str] | None:
         """A healthcheck's `test` as an exec probe's command (None: no check)."""
