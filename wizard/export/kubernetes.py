@@ -16,9 +16,7 @@ from typing import Any
 
 from wizard.export.choices import Choices
 from wizard.export.deployment import Deployment, Service, Volume
-from wizard.export.pods import ADMIN_CONTAINER, CA_KEY, Pods, slug
-
-WEB_SERVICE = "webui"
+from wizard.export.pods import ADMIN_CONTAINER, CA_KEY, WEB_SERVICE, Pods, slug
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ CA_KEY = "postgres-root.crt"
 ADMIN_SQL_KEY = "first-admin.sql"
 ADMIN_SQL_DIR = "/etc/semantik-first-admin"
 ADMIN_CONTAINER = "first-admin"
+# The service whose pod runs the migration and the first administrator before it serves.
+WEB_SERVICE = "webui"
 MIGRATE_CONTAINER = "migrate"
 # The first administrator's init container reads these (psql: \getenv).
 ADMIN_USERNAME = "SEMANTIK_ADMIN_USERNAME"
@@ -92,7 +94,7 @@ class Pods:
             for name, service in self.d.services.items()
         }
         admin = self.c.administrator
-        if admin is not None and "webui" in envs:
+        if admin is not None and WEB_SERVICE in envs:
             env = self.d.env
             envs[ADMIN_CONTAINER] = {
                 "PGHOST": env.get("POSTGRES_HOST", ""),
