@@ -35,6 +35,7 @@ from wizard.cli.common import (
     interactive_session,
     run_command,
 )
+from wizard.cli.export import export_app
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -51,7 +52,16 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-COMMANDS = ("setup", "check", "show", "rollback", "up", "down", *accounts_commands.ACCOUNT_COMMANDS)
+COMMANDS = (
+    "setup",
+    "check",
+    "show",
+    "rollback",
+    "up",
+    "down",
+    "export",
+    *accounts_commands.ACCOUNT_COMMANDS,
+)
 # The WIZARD_* variables typer reads for `setup` (every other one is an answer:
 # wizard.config.answers).
 SETUP_VARIABLES = (
@@ -269,6 +279,7 @@ def rollback(
     run_command(body, json_output)
 
 
+app.add_typer(export_app, name="export")
 # `wizard up` and `wizard down` (the flags and bodies live with the command).
 app.command(epilog=up_cli.EXIT_CODES_HELP)(up_cli.up)
 app.command(epilog=EXIT_CODES_HELP)(up_cli.down)
