@@ -606,3 +606,22 @@ def test_holder_note_left_by_a_killed_wizard_is_replaced(tmp_path: Path) -> None
     with project_lock(tmp_path):
         assert (tmp_path / LOCK_NAME).read_text().startswith(f"pid={os.getpid()}\n")
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_file_changed_since_it_was_read_is_not_overwritten(tmp_path: Path) -> None:
+    """The plan was made from what .env held then; someone wrote it meanwhile (another wizard,
+    an editor): writing over that would lose their change, so nothing is written."""
+    env = tmp_path / ".env"
+    env.write_text("LOG_LEVEL=INFO\n")
+    read_when_planned = env.read_text()
+    env.write_text("LOG_LEVEL=INFO\nADDED_BY_HAND=1\n")  # meanwhile
+    planned = [PlannedFile(".env", "LOG_LEVEL=DEBUG\n", secret=True)]
+
+    with pytest.raises(WriteError, match=r"\.env changed while the wizard ran"):
+        write_files(tmp_path, planned, expected={".env": read_when_planned})
+
+    assert env.read_text() == "LOG_LEVEL=INFO\nADDED_BY_HAND=1\n"
+    assert backup_sets(tmp_path) == []
+    # Unchanged since it was read: written as usual.
+    env.write_text(read_when_planned)
+    assert write_files(tmp_path, planned, expected={".env": read_when_planned}).written == (".env",)

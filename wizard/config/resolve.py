@@ -121,27 +121,19 @@ def build(
     documents_root: str | None = None,
 ) -> Resolved:
     """Validate every answer and build the Config. Raises InputError with all problems at once.
-
-    `documents_root` is the container path where the stack's base binds its document directory
-    (/mnt/docs); None when no base file does. The first directory goes there, the others beside
-    it, never inside it.
-    """
+    `documents_root`: where the base binds its document directory (/mnt/docs; None without a
+    base file): the first directory goes there, the others beside it, never inside it."""
     c = Collector(answers)
-    options: dict[str, bool] = {}
-    for key in BOOL_OPTIONS:
-        options[key] = bool(c.take(key, parse_bool)) if c.raw(key) is not None else False
-
+    options = {
+        key: bool(c.take(key, parse_bool)) if c.raw(key) is not None else False
+        for key in BOOL_OPTIONS
+    }
     deployment = c.take("deployment", parse_choice, Deployment)
     values = {setting.key: c.take(setting.key, setting.parse) for setting in SETTINGS}
     db_timeout = c.take("db_timeout", parse_db_timeout)
     gpu_ids = _gpu_ids(c)
-
     database, previous_password = resolve_database(c, options, cwd)
-    placeholders = [
-        key
-        for key, answer in (("JWT_SECRET_KEY", "jwt_secret"), *_stack_answers())
-        if is_placeholder(c.answers.layer(Source.EXISTING).get(answer))
-    ]
+    placeholders = _placeholders(c)
     jwt_secret = take_secret(
         c,
         "jwt_secret",
@@ -179,6 +171,16 @@ def build(
         rotated=frozenset(rotate),
         replaced_placeholders=tuple(placeholders),
     )
+
+
+def _placeholders(c: Collector) -> list[str]:
+    """The .env keys that still hold the stack example's placeholders: replaced, not kept."""
+    existing = c.answers.layer(Source.EXISTING)
+    return [
+        key
+        for key, answer in (("JWT_SECRET_KEY", "jwt_secret"), *_stack_answers())
+        if is_placeholder(existing.get(answer))
+    ]
 
 
 def _stack_secrets(c: Collector, replaced: set[str]) -> dict[str, str]:
