@@ -73,12 +73,12 @@ SETUP_VARIABLES = (
 
 
 def with_answer_flags(command: Any) -> Any:
-    """`command` with a flag for each answer that has one (wizard.config.answers.OPTIONS: the
+    """`command` with a flag for each answer that has one (wizard.config.options.FLAGGED: the
     settings rows included) in place of its `**flags`: typer reads the signature, so a new
     answer is one row. Flags are plain values, validated together later (every problem at once)."""
     import inspect
 
-    from wizard.config.answers import OPTIONS
+    from wizard.config.options import FLAGGED
 
     kinds: dict[str, Any] = {"str": str | None, "bool": bool | None, "list": list[str] | None}
     signature = inspect.signature(command)
@@ -93,7 +93,7 @@ def with_answer_flags(command: Any) -> Any:
                 _opt(option.help, option.flag, *([option.short] if option.short else [])),
             ],
         )
-        for option in OPTIONS
+        for option in FLAGGED
         if not option.secret
     ]
     command.__signature__ = signature.replace(parameters=[*fixed, *added])

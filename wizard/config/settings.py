@@ -8,7 +8,7 @@ documents it there. The flags (cli), the answer layers (answers), the defaults a
 `--json` all read these rows; the Config holds the parsed values (`Config.values`).
 
 Settings that need more than a row (the database, the documents, the deployment type with its
-GPUs, the secrets) keep their own code; their flags are rows of `OPTIONS` in answers.
+GPUs, the secrets) keep their own code; their flags are rows of `FLAGGED` in config/options.py.
 """
 
 from __future__ import annotations
