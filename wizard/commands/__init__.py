@@ -1,1 +1,2 @@
-"""The commands: setup (and its interactive half), check, show, rollback, the pending rotation."""
+"""The commands, each returning a Result: setup (the pipeline, its interactive half, its
+preflight, its report), the pending rotation, check, show, rollback, up and down."""

@@ -1,1 +1,2 @@
-"""Answers in layers, the stack's contract, and the one validated Config."""
+"""Answers in layers (flags, WIZARD_*, an answers file, the current deployment, defaults) to
+the one validated Config; the table of the .env keys the wizard owns."""

@@ -1,1 +1,1 @@
-"""The files on disk: .env, compose files, the project directory, planned and written files."""
+"""The project directory on disk: the Project value, the lock, atomic writes and backups."""
