@@ -182,14 +182,19 @@ def _read_holder(info: Path) -> str:
 
 
 def write_files(
-    project_dir: Path, files: Sequence[PlannedFile], *, now: datetime | None = None
+    project_dir: Path,
+    files: Sequence[PlannedFile],
+    *,
+    now: datetime | None = None,
+    backup: bool = True,
 ) -> WriteResult:
     """Make each planned file exist in `project_dir` with exactly its content and mode.
 
     Files whose content is already right are not touched (only their mode is corrected). The others
     are first copied into one new backup set, then replaced atomically. `now` (default: the current
     time; naive values are UTC) names the backup set; a stamp is always newer than every existing
-    set. Afterwards only the newest `KEEP_BACKUP_SETS` sets remain.
+    set. Afterwards only the newest `KEEP_BACKUP_SETS` sets remain. `backup=False` makes no set (a
+    rotation's write-ahead of .env: the run's own write makes the set).
 
     Raises WriteError when anything fails; every file is then as it was before the call.
     The caller must hold `project_lock`.
@@ -198,7 +203,7 @@ def write_files(
         _Change(f.name, f.content.encode("utf-8"), f.mode, fix_mode_if_unchanged=True)
         for f in files
     ]
-    return _commit(project_dir, changes, now)
+    return _commit(project_dir, changes, now, backup=backup)
 
 
 def backup_sets(project_dir: Path) -> list[str]:
@@ -237,7 +242,9 @@ def rollback(
     return _commit(project_dir, changes, now)
 
 
-def _commit(project_dir: Path, changes: Sequence[_Change], now: datetime | None) -> WriteResult:
+def _commit(
+    project_dir: Path, changes: Sequence[_Change], now: datetime | None, *, backup: bool = True
+) -> WriteResult:
     names = [c.name for c in changes]
     if len(set(names)) != len(names):
         raise ValueError(f"a file is planned twice: {names}")
@@ -245,7 +252,7 @@ def _commit(project_dir: Path, changes: Sequence[_Change], now: datetime | None)
 
     before = {c.name: _read_current(project_dir / c.name) for c in changes}
     to_write = [c for c in changes if _content(before[c.name]) != c.data]
-    to_back_up = [c.name for c in to_write if before[c.name] is not None]
+    to_back_up = [c.name for c in to_write if before[c.name] is not None and backup]
     written = {c.name for c in to_write}
 
     stamp = _next_stamp(project_dir, now) if to_back_up else None
@@ -399,7 +406,7 @@ def _undo(
             else:
                 _write_atomic(path, previous.data, previous.mode, previous.owner)
         except OSError as exc:
-            where = f"its previous content is in {backups[name].name}" if previous else ""
+            where = f"its previous content is in {backups[name].name}" if name in backups else ""
             lost.append(
                 f"{name} could not be put back ({exc.strerror}){'; ' if where else ''}{where}"
             )
