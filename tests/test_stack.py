@@ -9,12 +9,11 @@ Every assertion reads the real `docker-compose config` (the Go binary inside com
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO, compose_config, read_env, run_compose, run_wizard
+from helpers import REPO, compose_config, read_env, run_compose, run_wizard, stack_project
 
 STACK = REPO / "tests" / "stack" / "docker-compose.yml"
 STACK_SECRETS = ("REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY")
@@ -22,11 +21,7 @@ STACK_SECRETS = ("REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY")
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Path:
-    project = tmp_path / "semantik"
-    project.mkdir()
-    shutil.copy(STACK, project / "docker-compose.yml")
-    (project / "docs").mkdir()
-    return project
+    return stack_project(tmp_path)
 
 
 def setup(project: Path, *args: str, env: dict[str, str] | None = None) -> None:

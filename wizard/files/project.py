@@ -20,6 +20,7 @@ from wizard.files.compose import (
     ComposeError,
     find_base_file,
     load_services,
+    merge_services,
     parse_yaml,
 )
 from wizard.files.envfile import EnvParseError, read_env
@@ -104,7 +105,7 @@ def load_project(root: Path) -> Project:
     ]
     for path in contract:
         try:
-            base_services = merge_services(base_services, load_services(path))
+            base_services = merge_services(base_services, load_services(path, env=env))
         except ComposeError as exc:
             problems.append(str(exc))
     if problems:
@@ -131,26 +132,6 @@ def split_compose_file(value: str) -> list[str]:
     """COMPOSE_FILE's entries (compose's default separator on Linux and macOS is ':'), spelled
     the way the wizard writes them (`./compose.yaml` is `compose.yaml`)."""
     return [os.path.normpath(name.strip()) for name in value.split(":") if name.strip()]
-
-
-def merge_services(base: Mapping[str, Any], later: Mapping[str, Any]) -> dict[str, Any]:
-    """Services of two compose files as the contract sees them: a later file's lists add to the
-    earlier ones (ports, volumes), its mappings merge, its other values win."""
-    merged = dict(base)
-    for name, body in later.items():
-        merged[name] = _merge_values(merged[name], body) if name in merged else body
-    return merged
-
-
-def _merge_values(earlier: Any, later: Any) -> Any:
-    if isinstance(earlier, dict) and isinstance(later, dict):
-        merged = dict(earlier)
-        for key, value in later.items():
-            merged[key] = _merge_values(earlier[key], value) if key in earlier else value
-        return merged
-    if isinstance(earlier, list) and isinstance(later, list):
-        return [*earlier, *later]
-    return later
 
 
 def read_file(path: Path) -> str | None:
