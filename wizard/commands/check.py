@@ -28,7 +28,7 @@ from wizard.config.model import (
     PostgresMode,
 )
 from wizard.config.resolve import Resolved, build, existing_answers
-from wizard.files.project import ENV_NAME, Project, load_project
+from wizard.files.project import ENV_NAME, Project, from_shell, load_project
 from wizard.files.render import ENV_KEYS, env_values, setting_readers, unset_required
 from wizard.host.targets import target_for_env
 
@@ -341,6 +341,8 @@ def _check_ports(project: Project, resolved: Resolved, database: DbCheck | None,
     }
     for judgement in judged:
         add("port", levels[judgement.verdict], judgement.message)
+    if note := from_shell(project):
+        add("shell", Status.WARN, note)
 
 
 def _check_database(

@@ -30,7 +30,7 @@ from wizard.config.model import (
 )
 from wizard.config.resolve import Resolved, build
 from wizard.files.compose import PublishedPort
-from wizard.files.project import Project, read_file
+from wizard.files.project import Project, from_shell, read_file
 from wizard.files.render import env_values, plan, unset_required_variables
 from wizard.host.port_plan import checked_planned_ports, planned_ports
 from wizard.ui.console import UI
@@ -86,6 +86,8 @@ def interactive(request: Request, project: Project, answers: Answers, ui: UI) ->
         ui.review_table(table)
         if warning := unreached_warning(project, resolved.config, table):
             ui.warn(warning)
+        if note := from_shell(project):
+            ui.warn(note)
         for file in plan(project, resolved.config):
             current = read_file(project.root / file.name)
             if project.configured and current != file.content:

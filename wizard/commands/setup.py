@@ -29,7 +29,7 @@ from wizard.config.model import (
 from wizard.config.resolve import Resolved, build, existing_answers, is_placeholder
 from wizard.config.settings import SETTINGS
 from wizard.files import resources
-from wizard.files.project import OVERRIDE_NAME, Project, load_project, read_file
+from wizard.files.project import OVERRIDE_NAME, Project, from_shell, load_project, read_file
 from wizard.files.render import (
     OVERRIDE_HEADER,
     env_values,
@@ -193,6 +193,8 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
         )
         if warning := unmounted_documents_warning(project, resolved.config):
             ui.warn(warning)
+        if note := from_shell(project):
+            ui.warn(note)
         for doc in resolved.config.documents:
             preview_documents(ui, doc.source, {**project.env, **os.environ})
         # Until the rotation has run, the server knows only the current password: check with

@@ -283,6 +283,21 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
     return _TEMPLATE.sub(replace, text)
 
 
+_REFERENCE = re.compile(rf"\$\$|\$\{{?(?P<name>{_NAME})", re.IGNORECASE | re.ASCII)
+
+
+def variables_in(value: Any) -> set[str]:
+    """The names of the variables that strings inside `value` (a compose file's services, say)
+    interpolate, defaults' own references included; `$$` is no reference."""
+    if isinstance(value, str):
+        return {m.group("name") for m in _REFERENCE.finditer(value) if m.group("name")}
+    if isinstance(value, dict):
+        return set().union(*(variables_in(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(variables_in(v) for v in value))
+    return set()
+
+
 # --- published ports -----------------------------------------------------------------------------
 
 

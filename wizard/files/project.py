@@ -7,6 +7,7 @@ line numbers, so the wizard never overwrites a file it could not read.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from wizard.files.compose import (
     load_services,
     merge_services,
     parse_yaml,
+    variables_in,
 )
 from wizard.files.envfile import EnvParseError, read_env
 from wizard.files.resources import POSTGRES_COMPOSE
@@ -105,7 +107,8 @@ def load_project(root: Path) -> Project:
     ]
     for path in contract:
         try:
-            base_services = merge_services(base_services, load_services(path, env=env))
+            found = load_services(path, env={**env, **os.environ})  # the shell first, as compose
+            base_services = merge_services(base_services, found)
         except ComposeError as exc:
             problems.append(str(exc))
     if problems:
@@ -132,6 +135,26 @@ def split_compose_file(value: str) -> list[str]:
     """COMPOSE_FILE's entries (compose's default separator on Linux and macOS is ':'), spelled
     the way the wizard writes them (`./compose.yaml` is `compose.yaml`)."""
     return [os.path.normpath(name.strip()) for name in value.split(":") if name.strip()]
+
+
+def from_shell(project: Project) -> str | None:
+    """The sentence naming the variables the stack's compose files interpolate that the shell
+    sets (compose takes each from the shell before .env), or None. Values are shown only where
+    they are port numbers: any other may be a secret."""
+    names = sorted(variables_in(dict(project.base_services)) & set(os.environ))
+    if not names:
+        return None
+    shown = [
+        f"{name}={os.environ[name]}" if _PORT.fullmatch(os.environ[name]) else name
+        for name in names
+    ]
+    return (
+        f"From the shell, not from .env: {', '.join(shown)} (compose takes a variable from the "
+        "environment before .env; unset it there to use .env's value)."
+    )
+
+
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 def read_file(path: Path) -> str | None:

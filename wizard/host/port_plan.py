@@ -8,6 +8,7 @@ this stack, seen by a user who is not root); anything else blocks.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,7 +30,8 @@ def planned_ports(project: Project, config: Config) -> list[PublishedPort]:
     """Every host port the configuration will publish, the wizard's override as it is about to
     be written (it binds the base's ports to the chosen address)."""
     names = [name for name in compose_files(project, config) if name != OVERRIDE_NAME]
-    env = {**project.env, **env_values(project, config)}
+    # compose takes a variable from the shell before .env.
+    env = {**project.env, **env_values(project, config), **os.environ}
     override_path = project.root / OVERRIDE_NAME
     return published_ports(
         [*compose_paths(project, names), override_path],
@@ -80,7 +82,7 @@ def current_ports(project: Project) -> list[PublishedPort]:
             if path is not None
         ]
     try:
-        return published_ports(compose_paths(project, names), project.env)
+        return published_ports(compose_paths(project, names), {**project.env, **os.environ})
     except ComposeError:
         return []
 
