@@ -30,6 +30,7 @@ from wizard.config.model import (
 from wizard.config.resolve import Resolved, build, existing_answers
 from wizard.files.project import ENV_NAME, Project, from_shell, load_project
 from wizard.files.render import ENV_KEYS, env_values, setting_readers, unset_required
+from wizard.host import document_dirs
 from wizard.host.targets import target_for_env
 
 if TYPE_CHECKING:
@@ -191,6 +192,11 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
         )
     for doc in config.documents:
         _check_documents(doc.source, doc.target, project.env, add)
+    sources = [doc.source for doc in config.documents]
+    for problem in document_dirs.project_problems(project.root, sources, "documents"):
+        add("documents", Status.FAIL, problem)
+    for warning in document_dirs.nested_warnings(sources):
+        add("documents", Status.WARN, warning)
 
     # The database is asked first (its rows still come last): a bundled server's port held by a
     # process that answers as this deployment's database is the stack's own port.

@@ -38,6 +38,7 @@ from wizard.files.render import (
     unset_required,
 )
 from wizard.files.writer import PlannedFile, WriteResult, project_lock, write_files
+from wizard.host import document_dirs
 from wizard.host.port_plan import Verdict, checked_planned_ports, judge_ports
 from wizard.host.targets import target_for, target_for_answers
 from wizard.ui.console import UI
@@ -201,7 +202,11 @@ def _run(request: Request, ui: UI, *, dry_run: bool) -> Outcome:
         # that one (the rotation itself proves the new one).
         checked = rotate.keeping_current_password(resolved) if rotate.asked(resolved) else resolved
         _non_interactive_checks(project, checked, ui)
-    for warning in stack_warnings(project, resolved, interactive=request.interactive):
+    sources = [doc.source for doc in resolved.config.documents]
+    if problems := document_dirs.project_problems(project.root, sources, "--doc-dir"):
+        raise InputError(problems)
+    for warning in [*stack_warnings(project, resolved, interactive=request.interactive),
+                    *document_dirs.nested_warnings(sources)]:  # fmt: skip
         ui.warn(warning)
     if project.configured:
         # A rotation chosen at the prompt was warned about there; one given as a flag was not.

@@ -46,6 +46,7 @@ from wizard.config.model import (
 )
 from wizard.config.settings import SETTINGS
 from wizard.files.envfile import EnvValueError, quote_value
+from wizard.host.document_dirs import system_directory_problem
 
 DOCS_ROOT = "/mnt/docs"
 
@@ -672,6 +673,8 @@ def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
     if _has_control_characters(str(path)):
         return f"{label}: the path contains control characters; rename the directory"
     if problem := _broken_link_problem(path, label):
+        return problem
+    if problem := system_directory_problem(path, label):
         return problem
     if not path.exists():
         if create:
