@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,22 @@ def split_compose_file(value: str) -> list[str]:
     return [os.path.normpath(name.strip()) for name in value.split(":") if name.strip()]
 
 
+def _not_a_file(path: Path) -> str | None:
+    """What `path` is when it exists and is no regular file (links followed), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # missing, or unreadable: reading it says which
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    )
+    return next((what for test, what in kinds if test(mode)), None)
+
+
 def from_shell(project: Project) -> str | None:
     """The sentence naming the variables the stack's compose files interpolate that the shell
     sets (compose takes each from the shell before .env), or None. Values are shown only where
@@ -171,6 +188,14 @@ def read_file(path: Path) -> str | None:
 
 
 def _read(path: Path, problems: list[str]) -> str | None:
+    if kind := _not_a_file(path):
+        # Reading a FIFO would wait for a writer forever; a directory's "Is a directory" is no
+        # permission problem.
+        problems.append(
+            f"{path}: is {kind}, not a file; the wizard keeps its settings in a file of that "
+            "name: move it away (or remove it) and run the wizard again"
+        )
+        return None
     try:
         return read_file(path)
     except UnicodeDecodeError as exc:
