@@ -508,3 +508,17 @@ def test_check_writes_an_ipv6_port_as_an_address_with_its_brackets(stack: Path) 
 
     ports = [c["detail"] for c in json.loads(checked.stdout)["checks"] if c["name"] == "port"]
     assert any(detail.startswith("[::1]:8080 (webui)") for detail in ports), ports
+
+
+def test_env_comments_say_what_the_stacks_own_compose_file_does(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs")
+
+    text = (stack / ".env").read_text()
+    env = read_env(stack)
+    assert (env["POSTGRES_DB"], env["POSTGRES_USER"]) == ("semantik", "semantik")
+    assert "# Name of the database the stack uses. Default: semantik.\nPOSTGRES_DB=" in text
+    assert "# Role (user) the stack connects as. Default: semantik.\nPOSTGRES_USER=" in text
+    assert "docsearch" not in text
+    # The stack's own postgres service runs: the bundled file is neither used nor mentioned.
+    assert "docker-compose.postgres.yml" not in text
+    assert "docker-compose.postgres.yml" not in str(env["COMPOSE_FILE"])

@@ -225,3 +225,50 @@ def answer_defaults(services: Mapping[str, Any]) -> dict[str, str]:
     stack's defaults has that database and role."""
     defaults = variable_defaults(services)
     return {answer: defaults[key] for key, answer in _DEFAULTED_ANSWERS if defaults.get(key)}
+
+
+# The .env template's comments that depend on the stack: what it says when the base file has
+# its own PostgreSQL (docker-compose.postgres.yml is then not used), and the defaults it names.
+_OWN_POSTGRES_COMMENTS = (
+    (
+        "# relative to this directory: the stack's base files, docker-compose.postgres.yml when "
+        "the bundled\n# PostgreSQL is used, and docker-compose.override.yml (written by the "
+        "wizard).\n",
+        "# relative to this directory: the stack's base files (its own PostgreSQL among them) "
+        "and\n# docker-compose.override.yml (written by the wizard).\n",
+    ),
+    (
+        "# Where PostgreSQL runs: bundled (a container of this stack, docker-compose.postgres.yml)"
+        " or\n",
+        "# Where PostgreSQL runs: bundled (the stack's own postgres service) or\n",
+    ),
+)
+_DEFAULT_COMMENT = re.compile(r"(?m)^(# [^\n]*Default: )([^\n]*?)(\.\n(?:#[^\n]*\n)*)(\w+)=")
+
+
+def env_comments(template: str, services: Mapping[str, Any]) -> str:
+    """The .env template with the comments that depend on the stack saying what this one does:
+    the defaults of POSTGRES_DB/POSTGRES_USER its base gives, and no docker-compose.postgres.yml
+    where the base has its own PostgreSQL."""
+    defaults = variable_defaults(services)
+    if profile().postgres_service in services:
+        for generic, own in _OWN_POSTGRES_COMMENTS:
+            template = template.replace(generic, own)
+
+    def default(match: re.Match[str]) -> str:
+        key = match.group(4)
+        if key in dict(_DEFAULTED_ANSWERS) and defaults.get(key):
+            return f"{match.group(1)}{defaults[key]}{match.group(3)}{key}="
+        return match.group(0)
+
+    return _DEFAULT_COMMENT.sub(default, template)
+
+
+def is_contract_comment(line: str) -> bool:
+    """True for a comment line `env_comments` may write (the template's own, in another form)."""
+    own = {line for _, text in _OWN_POSTGRES_COMMENTS for line in text.splitlines()}
+    return line in own or any(
+        line.startswith(prefix)
+        for prefix in ("# Name of the database the stack uses. Default: ",
+                       "# Role (user) the stack connects as. Default: ")
+    )  # fmt: skip

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from wizard.config.answers import Source
-from wizard.config.contract import profile
+from wizard.config.contract import is_contract_comment, profile
 from wizard.config.model import Deployment, PostgresMode
 from wizard.config.resolve import Resolved
 from wizard.config.settings import SETTINGS
@@ -187,7 +187,11 @@ def _redacted_comments(chunk: str) -> str:
     out: list[str] = []
     for line in chunk.splitlines(keepends=True):
         body = line.rstrip("\r\n")
-        if body.lstrip("\ufeff \t").startswith("#") and body not in known:
+        if (
+            body.lstrip("\ufeff \t").startswith("#")
+            and body not in known
+            and not is_contract_comment(body)
+        ):
             line = REDACTED_COMMENT + line[len(body) :]
         out.append(line)
     return "".join(out)
