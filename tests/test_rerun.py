@@ -547,17 +547,62 @@ def test_rollback_of_a_password_change_warns_that_the_server_may_keep_the_new_on
     done = rerun(project, "--skip-db-check", env={"WIZARD_POSTGRES_PASSWORD": corrected})
     assert done.returncode == 0, done.stderr
 
-    done = wizard(project, "rollback")
+    before = files(project)
+
+    refused = wizard(project, "rollback")
+
+    # No server answers, so the restored password cannot be shown to work: refused.
+    assert refused.returncode == 1, refused.stderr
+    assert "holds another PostgreSQL password than the current one" in refused.stderr
+    assert "restore it anyway with --force" in refused.stderr
+    assert files(project) == before
+
+    done = wizard(project, "rollback", "--force")
 
     assert done.returncode == 0, done.stderr
     assert "another PostgreSQL password than the one it replaced" in done.stderr
     assert "run `wizard rollback` again to undo this rollback" in done.stderr
-    assert_no_secret(done.stdout + done.stderr, corrected)
+    assert_no_secret(refused.stdout + refused.stderr + done.stdout + done.stderr, corrected)
 
-    done = wizard(project, "rollback")
+    done = wizard(project, "rollback", "--force")
 
     assert done.returncode == 0, done.stderr
     assert read_env(project)["POSTGRES_PASSWORD"] == corrected
+
+
+def test_rollback_past_a_rotation_is_refused_unless_forced_and_the_newest_set_settles(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("rolled", "rolled_db")
+    install_bundled(project, app)
+    for _ in range(2):
+        assert rerun(project, "--rotate-postgres-password").returncode == 0
+    current = read_env(project)["POSTGRES_PASSWORD"] or ""
+    oldest = sorted(path.name.split(".bak.")[1] for path in backups(project))[0]
+    before = files(project)
+
+    refused = wizard(project, "rollback", "--to", oldest)
+
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        f"Nothing was restored: the .env of backup set {oldest} holds another PostgreSQL "
+        "password than the current one, and it cannot be shown to work (the server refuses it)"
+    ) in refused.stderr
+    assert files(project) == before
+    assert logs_in(app, current)
+
+    # The newest set is the last rotation's write-ahead: both passwords, so it settles.
+    done = wizard(project, "rollback")
+    assert done.returncode == 0, done.stderr
+    checked = wizard(project, "check", "--json", "--db-timeout", "5")
+    rows = {row["name"]: row for row in json_object(checked.stdout)["checks"]}
+    assert rows["database (bundled)"]["status"] == "ok", rows
+    assert read_env(project)["POSTGRES_PASSWORD"] == current
+
+    forced = wizard(project, "rollback", "--to", oldest, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "another PostgreSQL password than the one it replaced" in forced.stderr
+    assert_no_secret(refused.stderr + done.stderr + forced.stderr, app.password, current)
 
 
 # --- the project lock -----------------------------------------------------------------------------

@@ -330,6 +330,12 @@ def rollback(
         bool, typer.Option("--non-interactive", envvar="WIZARD_NON_INTERACTIVE")
     ] = False,
     json_output: JsonFlag = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Restore even a PostgreSQL password the server does not take."
+        ),
+    ] = False,
 ) -> None:
     """Restore a backup set (itself backed up first, so a second rollback undoes the first)."""
 
@@ -344,7 +350,8 @@ def rollback(
         from wizard.ui.console import render
 
         ask = interactive_session(non_interactive) and not yes
-        render(restore(project_dir, to=to, confirm=confirm if ask else None), json_output)
+        confirmed = confirm if ask else None
+        render(restore(project_dir, to=to, confirm=confirmed, force=force), json_output)
         return EXIT_OK
 
     _run(body, json_output)
