@@ -127,6 +127,10 @@ def test_setup_in_a_real_terminal_through_all_five_steps(
     assert any(
         line.startswith("GPU detection: nvidia-smi not found") for line in screen.splitlines()
     )
+    # "Next:" will say `docker compose up -d`: step 1 says whether that can run here.
+    assert any(
+        line.startswith("! Docker: there is no `docker` on PATH") for line in screen.splitlines()
+    )
 
     values = dotenv_values(project / ".env", interpolate=False)
     assert values["POSTGRES_PASSWORD"] == PASSWORD

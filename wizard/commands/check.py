@@ -209,8 +209,18 @@ def run_checks(project_dir: Path, *, db_timeout: int = 5, wait_seconds: float = 
         lambda name, status, detail: later.append(CheckResult(name, status, detail)),
     )
     _check_ports(project, resolved, database, add)
+    _check_docker(add)
     results.extend(later)
     return report()
+
+
+def _check_docker(add: _Add) -> None:
+    """Whether `docker compose up -d` (what "Next:" says) can run the configuration here."""
+    from wizard.host.docker import DockerState, docker_status
+
+    found = docker_status()
+    levels = {DockerState.READY: Status.OK, DockerState.OLD_COMPOSE: Status.FAIL}
+    add("docker", levels.get(found.state, Status.WARN), found.message)
 
 
 def _check_documents(source: Path, target: str, env: Mapping[str, str], add: _Add) -> None:
