@@ -48,7 +48,7 @@ def docker_row(project: Path, fake: str | None, tmp_path: Path) -> dict[str, str
         (
             "docker-daemon-down",
             "warn",
-            "docker compose 2.40.3, but the Docker daemon failed (Cannot connect to the Docker "
+            "docker compose 2.40.3, but the Docker daemon exits 1 (Cannot connect to the Docker "
             "daemon at unix:///var/run/docker.sock. Is the docker daemon running?): start it "
             "before `docker compose up -d`",
         ),

@@ -123,7 +123,7 @@ def _failure(done: subprocess.CompletedProcess[str], timeout: float) -> str:
     if done.returncode == -1:
         return f"did not answer in {timeout:g} s"
     lines = (done.stderr or done.stdout).strip().splitlines()
-    return f"failed ({lines[0]})" if lines else f"failed (exit {done.returncode})"
+    return f"exits {done.returncode}" + (f" ({lines[0]})" if lines else "")
 
 
 def start_postgres(project_dir: Path, command: list[str] | tuple[str, ...]) -> StartResult:
