@@ -379,8 +379,23 @@ def test_setup_without_answers_or_terminal_exits_2_naming_doc_dir(project: Path)
     assert snapshot(project) == before
 
 
-def test_plain_wizard_means_setup(project: Path) -> None:
+def test_plain_wizard_without_a_terminal_prints_the_help_and_changes_nothing(
+    project: Path,
+) -> None:
+    done = run_wizard(["setup", "--doc-dir", "docs", "--skip-port-check"], cwd=project)
+    assert done.returncode == 0, done.stderr
+    before = snapshot(project)
+
     run = run_wizard([], cwd=project)
+
+    assert run.returncode == 2
+    assert run.stdout.startswith("Usage: wizard [OPTIONS] COMMAND")
+    assert "setup" in run.stdout
+    assert snapshot(project) == before  # not re-configured unasked
+
+
+def test_plain_wizard_flags_without_a_command_mean_setup(project: Path) -> None:
+    run = run_wizard(["--skip-port-check"], cwd=project)
     assert run.returncode == 2
     assert "--doc-dir" in run.stderr
 

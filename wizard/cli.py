@@ -10,6 +10,7 @@ fast. Flags are taken as plain strings and validated together, so every problem 
 
 # No `from __future__ import annotations`: typer would then eval every parameter's annotation
 # string at each start (about 6 ms of a run that must start fast).
+import contextlib
 import os
 import signal
 import sys
@@ -414,12 +415,19 @@ def _interrupt(signum: int, frame: "FrameType | None") -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`wizard` alone, or with setup's flags only, means `wizard setup`.
+    """`wizard` alone at a terminal, or with setup's flags only, means `wizard setup`; alone
+    without a terminal it prints the help (exit 2).
 
     SIGTERM (a CI job's timeout, `docker stop`, systemd) is taken as Ctrl-C for the whole run, so
     it gets the same clean-up (a rotated password set back, no half-written file) and exit 130.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args and not interactive_session(False):
+        # Without a terminal a bare `wizard` would re-configure the directory unasked (CI calls
+        # `wizard setup`): the help says what there is to run.
+        with contextlib.suppress(SystemExit):
+            app(args=["--help"], prog_name="wizard")
+        raise SystemExit(EXIT_INPUT)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help")):
         args.insert(0, "setup")
     accounts_commands.register(app, args[0])
