@@ -4,8 +4,11 @@ The first thing it does is take SIGTERM as Ctrl-C, before typer or anything else
 until then Python's default action would kill the process mid-import. An interrupt that lands
 while the command line is still being built (typer, a lazy import) ends the run as one that
 lands later does: exit 130, one line, no traceback. `--version` is answered before that too.
+Once the command has ended, SIGTERM is ignored: the exit code is decided, and Python's shutdown
+would otherwise let it end the process as 143.
 """
 
+import contextlib
 import signal
 import sys
 
@@ -36,6 +39,12 @@ def main() -> None:
         # may fail on the half-initialised module it left behind.
         sys.stderr.write("error: interrupted: nothing was written\n")
         sys.exit(EXIT_INTERRUPTED)
+    finally:
+        # The run is over and its exit code decided. Python's shutdown, which follows, puts
+        # the default action back on every signal it handled, and a SIGTERM then would end the
+        # process as 143; an ignored signal it leaves ignored.
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
