@@ -300,7 +300,7 @@ def check(
             raise InputError(problems)
         report = run_checks(project_dir.resolve(), db_timeout=db_timeout, wait_seconds=wait)
         result = report.result()
-        render(result, json_output)
+        render(result, json_output, only_errors=True)
         return EXIT_OK if result.ok else EXIT_CHECK_FAILED
 
     _run(body, json_output)
@@ -314,7 +314,7 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
         from wizard.commands.show import show as show_configuration
         from wizard.ui.console import render
 
-        render(show_configuration(project_dir), json_output)
+        render(show_configuration(project_dir), json_output, only_errors=True)
         return EXIT_OK
 
     _run(body, json_output)

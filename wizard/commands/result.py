@@ -1,8 +1,9 @@
 """What a command gives back: its --json object, what stdout shows people, its closing messages.
 
 Commands build a Result and return it; `ui.console.render` is the one place that prints it:
-with --json the object is the one thing on stdout and the table goes to people on stderr;
-without, the table is the command's output on stdout. Messages go to stderr. Progress said while
+with --json the object is the one thing on stdout and the table is not printed (for check and
+show, only errors reach stderr: their warnings go into the object as `warnings`); without, the
+table is the command's output on stdout. Messages go to stderr. Progress said while
 a command runs (a spinner, a warning before a question) is not part of the result.
 """
 

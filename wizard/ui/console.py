@@ -226,20 +226,29 @@ def print_text(text: str) -> None:
     sys.stdout.flush()
 
 
-def render(result: Result, json_output: bool, ui: UI | None = None) -> None:
+def render(
+    result: Result, json_output: bool, ui: UI | None = None, *, only_errors: bool = False
+) -> None:
     """The one place a command's result is printed (commands/result.py says where each part
-    goes)."""
+    goes). With --json the table goes to people on stderr, unless `only_errors` (check and
+    show): then only errors reach stderr, and the warnings go into the object."""
     from wizard.commands.result import ReviewTable
 
     ui = ui or UI()
+    messages, table = result.messages, result.table
     if json_output:
-        print_json(result.data)
-    table = result.table
+        data = result.data
+        if only_errors:
+            warnings = [text for kind, text in messages if kind == "warn"]
+            data = {**data, "warnings": warnings} if warnings else data
+            messages = [(kind, text) for kind, text in messages if kind in ("problem", "error")]
+            table = None
+        print_json(data)
     if isinstance(table, ReviewTable):
         ui.review_table(table.rows, title=table.title, output=not json_output)
     elif table is not None:
         ui.checks(table.rows, title=table.title, output=not json_output)
-    for kind, text in result.messages:
+    for kind, text in messages:
         getattr(ui, kind)(text)
 
 
