@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -271,3 +272,12 @@ def run_as(uid: int, gid: int, job: Callable[[], Any]) -> Any:
     os.waitpid(child, 0)
     assert output, "the unprivileged child reported nothing"
     return json.loads(output)
+
+
+def stack_project(tmp_path: Path) -> Path:
+    """A deployment directory holding the real stack's compose file and a `docs` directory."""
+    project = tmp_path / "semantik"
+    project.mkdir()
+    shutil.copy(REPO / "tests" / "stack" / "docker-compose.yml", project / "docker-compose.yml")
+    (project / "docs").mkdir()
+    return project

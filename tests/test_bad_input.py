@@ -8,6 +8,7 @@ for a directory the system will not create; either way the directory is left as 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -406,3 +407,29 @@ def test_answers_file_that_gives_an_answer_twice_is_refused_naming_it(project: P
         f"error: --answers: {answers} gives log_level twice (lines 1 and 3); keep one"
     ]
     assert sorted(path.name for path in project.iterdir()) == ["answers.yaml", "docs"]
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_an_env_that_is_no_file_is_named_for_what_it_is(project: Path, kind: str) -> None:
+    env = project / ".env"
+    if kind == "directory":
+        env.mkdir()
+        said = "is a directory, not a file"
+    else:
+        os.mkfifo(env)  # reading it would wait for a writer forever
+        said = "is a named pipe (FIFO), not a file"
+    docs = project / "docs"
+
+    setup = run_wizard(
+        ["setup", "--non-interactive", "--doc-dir", str(docs), "--skip-port-check"],
+        cwd=project,
+        timeout=30,
+    )
+    checked = run_wizard(["check"], cwd=project, timeout=30)
+    shown = run_wizard(["show"], cwd=project, timeout=30)
+
+    assert (setup.returncode, checked.returncode, shown.returncode) == (2, 1, 2)
+    for output in (setup.stderr, " ".join(checked.stdout.split()), shown.stderr):
+        assert said in output
+        assert "permissions" not in output
+    assert sorted(p.name for p in project.iterdir()) == [".env", "docs"]

@@ -276,3 +276,24 @@ def test_sigterm_while_check_waits_for_the_database_exits_130_at_once(tmp_path: 
     report = json.loads(out)
     assert report["ok"] is False and report["exit_code"] == 130
     assert PASSWORD not in out + err
+
+
+@pytest.mark.parametrize("command", ["check", "show"])
+def test_json_is_one_object_on_stdout_and_nothing_on_stderr(tmp_path: Path, command: str) -> None:
+    project = tmp_path / "deploy"
+    (project / "docs").mkdir(parents=True)
+    made = run_wizard(
+        ["setup", "--doc-dir", "docs", "--skip-port-check", "--skip-db-check"], cwd=project
+    )
+    assert made.returncode == 0, made.stderr
+    (project / "docs").rmdir()  # something to warn about (show) or fail (check)
+
+    done = run_wizard([command, "--json"], cwd=project)
+
+    assert done.stderr == ""
+    data = json.loads(done.stdout)  # exactly one object
+    if command == "show":
+        assert done.returncode == 0
+        assert any("does not exist" in warning for warning in data["warnings"])
+    else:
+        assert done.returncode == 1 and data["ok"] is False

@@ -891,12 +891,12 @@ BEFORE_PROMPT = {
     "step 2 password again": STEP_1 + ENTER * 2 + DOWN + ENTER + typed(PASSWORD),
     "step 3 directory": STEP_1 + STEP_2,
     "step 3 create it?": STEP_1 + STEP_2 + typed("/nonexistent/wizard-test"),
-    "step 3 done/add": STEP_1 + STEP_2 + typed("/"),
-    "step 4 jwt secret": STEP_1 + STEP_2 + typed("/") + ENTER,
-    "step 4 token lifetime": STEP_1 + STEP_2 + typed("/") + ENTER * 2,
-    "step 4 log level": STEP_1 + STEP_2 + typed("/") + ENTER * 3,
-    "step 4 bind address": STEP_1 + STEP_2 + typed("/") + ENTER * 4,
-    "step 5 review": STEP_1 + STEP_2 + typed("/") + ENTER + STEP_4,
+    "step 3 done/add": STEP_1 + STEP_2 + typed("/usr/share"),
+    "step 4 jwt secret": STEP_1 + STEP_2 + typed("/usr/share") + ENTER,
+    "step 4 token lifetime": STEP_1 + STEP_2 + typed("/usr/share") + ENTER * 2,
+    "step 4 log level": STEP_1 + STEP_2 + typed("/usr/share") + ENTER * 3,
+    "step 4 bind address": STEP_1 + STEP_2 + typed("/usr/share") + ENTER * 4,
+    "step 5 review": STEP_1 + STEP_2 + typed("/usr/share") + ENTER + STEP_4,
 }
 
 

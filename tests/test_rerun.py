@@ -126,6 +126,12 @@ def files(directory: Path) -> dict[str, tuple[bytes | None, int, int]]:
     return found
 
 
+def contents(directory: Path) -> dict[str, tuple[bytes | None, int]]:
+    """`files` without the mtimes: what a rotation that failed or was interrupted leaves as it
+    was (its write-ahead rewrites .env, and putting it back rewrites it again)."""
+    return {name: (content, mode) for name, (content, mode, _) in files(directory).items()}
+
+
 def backups(project: Path, name: str = ENV) -> list[Path]:
     return sorted(project.glob(f"{name}.bak.*"))
 
@@ -540,17 +546,62 @@ def test_rollback_of_a_password_change_warns_that_the_server_may_keep_the_new_on
     done = rerun(project, "--skip-db-check", env={"WIZARD_POSTGRES_PASSWORD": corrected})
     assert done.returncode == 0, done.stderr
 
-    done = wizard(project, "rollback")
+    before = files(project)
+
+    refused = wizard(project, "rollback")
+
+    # No server answers, so the restored password cannot be shown to work: refused.
+    assert refused.returncode == 1, refused.stderr
+    assert "holds another PostgreSQL password than the current one" in refused.stderr
+    assert "restore it anyway with --force" in refused.stderr
+    assert files(project) == before
+
+    done = wizard(project, "rollback", "--force")
 
     assert done.returncode == 0, done.stderr
     assert "another PostgreSQL password than the one it replaced" in done.stderr
     assert "run `wizard rollback` again to undo this rollback" in done.stderr
-    assert_no_secret(done.stdout + done.stderr, corrected)
+    assert_no_secret(refused.stdout + refused.stderr + done.stdout + done.stderr, corrected)
 
-    done = wizard(project, "rollback")
+    done = wizard(project, "rollback", "--force")
 
     assert done.returncode == 0, done.stderr
     assert read_env(project)["POSTGRES_PASSWORD"] == corrected
+
+
+def test_rollback_past_a_rotation_is_refused_unless_forced_and_the_newest_set_settles(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("rolled", "rolled_db")
+    install_bundled(project, app)
+    for _ in range(2):
+        assert rerun(project, "--rotate-postgres-password").returncode == 0
+    current = read_env(project)["POSTGRES_PASSWORD"] or ""
+    oldest = sorted(path.name.split(".bak.")[1] for path in backups(project))[0]
+    before = files(project)
+
+    refused = wizard(project, "rollback", "--to", oldest)
+
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        f"Nothing was restored: the .env of backup set {oldest} holds another PostgreSQL "
+        "password than the current one, and it cannot be shown to work (the server refuses it)"
+    ) in refused.stderr
+    assert files(project) == before
+    assert logs_in(app, current)
+
+    # The newest set is the last rotation's write-ahead: both passwords, so it settles.
+    done = wizard(project, "rollback")
+    assert done.returncode == 0, done.stderr
+    checked = wizard(project, "check", "--json", "--db-timeout", "5")
+    rows = {row["name"]: row for row in json_object(checked.stdout)["checks"]}
+    assert rows["database (bundled)"]["status"] == "ok", rows
+    assert read_env(project)["POSTGRES_PASSWORD"] == current
+
+    forced = wizard(project, "rollback", "--to", oldest, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "another PostgreSQL password than the one it replaced" in forced.stderr
+    assert_no_secret(refused.stderr + done.stderr + forced.stderr, app.password, current)
 
 
 # --- the project lock -----------------------------------------------------------------------------
@@ -744,8 +795,13 @@ def test_rotation_changes_the_password_on_the_server_then_in_env(
     assert env["JWT_SECRET_KEY"] == jwt
     changed = [old.split(b"=")[0] for old, _ in changed_lines(before, (project / ENV).read_bytes())]
     assert changed == [b"POSTGRES_PASSWORD", b"DATABASE_URL"]
+    # The one backup set holds .env as the write-ahead left it: both passwords, so a rollback
+    # to it settles to the one the server has.
     [backup] = backups(project)
-    assert backup.read_bytes() == before and mode_of(backup) == 0o600
+    assert mode_of(backup) == 0o600
+    assert backup.read_bytes() == before.replace(
+        f"\n{PENDING}=\n".encode(), f"\n{PENDING}='{new}'\n".encode()
+    )
     assert_no_secret(done.stdout + done.stderr, app.password, new)
 
     # Rotating to a password of one's own choosing works the same way.
@@ -964,13 +1020,14 @@ def test_failed_env_write_after_alter_role_on_a_full_disk_puts_the_old_password_
     project.mkdir()
     (tmp_path / "docs").mkdir()
     install_bundled(project, app, doc_dir=str(tmp_path / "docs"))
-    # Room for the note naming the lock's holder and for the backup of .env, but not for the new
-    # .env: its password (there twice, and as long as a secret may be) makes it two pages longer.
-    old_size = (project / ENV).stat().st_size
-    filler = fill_leaving(small_filesystem, 1 + -(-old_size // PAGE))
+    # Room for the note naming the lock's holder, for .env written ahead with the new password
+    # pending, and for its backup, but not for the new .env: its password (there twice, and as
+    # long as a secret may be) makes it longer still.
     chosen = secrets.token_hex(2048)
+    ahead = (project / ENV).stat().st_size + len(chosen) + 2
+    filler = fill_leaving(small_filesystem, 1 + 2 * -(-ahead // PAGE))
     (tmp_path / "new-password").write_text(chosen)
-    before = files(project)
+    before = contents(project)
 
     done = rerun(
         project,
@@ -984,7 +1041,7 @@ def test_failed_env_write_after_alter_role_on_a_full_disk_puts_the_old_password_
     assert "Writing the files failed: the server's password was changed back." in done.stderr
     assert f"could not write {project / ENV} (No space left on device)" in done.stderr
     filler.unlink()
-    assert files(project) == before
+    assert contents(project) == before
     assert logs_in(app, app.password)
     assert not logs_in(app, chosen)
 
@@ -1004,17 +1061,52 @@ def test_failed_env_write_after_alter_role_over_the_file_size_limit_puts_the_old
 ) -> None:
     app = server.create_app("too_big", "too_big_db", password="old-password-0123")
     install_bundled(project, app)
+    before = contents(project)
+    chosen = "a-new-password-long-enough-to-make-env-grow-past-the-limit-0123"
+    size = len((project / ENV).read_bytes())
+
+    # .env written ahead (the new password once, pending) and its backup fit under the limit;
+    # the new .env (the new password twice, instead of the old one) does not.
+    done = rotate_under_file_size_limit(project, size + len(chosen) + 2 + 14, chosen)
+
+    assert done.returncode == 1, done.stderr
+    assert "PostgreSQL password changed on the server and verified." in done.stderr
+    assert "Writing the files failed: the server's password was changed back." in done.stderr
+    assert f"could not write {project / ENV} (File too large)" in done.stderr
+    assert contents(project) == before
+    assert logs_in(app, app.password)
+    assert not logs_in(app, chosen)
+
+
+def test_failed_write_ahead_of_the_new_password_leaves_the_server_alone(
+    project: Path, server: PostgresServer
+) -> None:
+    app = server.create_app("no_room", "no_room_db", password="old-password-0123")
+    install_bundled(project, app)
     before = files(project)
     chosen = "a-new-password-long-enough-to-make-env-grow-past-the-limit-0123"
     size = len((project / ENV).read_bytes())
 
-    # The backup of .env (its old size) fits under the limit; the new, longer .env does not.
-    done = subprocess.run(
+    # Not even .env with the new password pending fits: ALTER ROLE must not run.
+    done = rotate_under_file_size_limit(project, size + 40, chosen)
+
+    assert done.returncode == 1, done.stderr
+    assert f"could not write {project / ENV} (File too large)" in done.stderr
+    assert "changed on the server" not in done.stderr
+    assert files(project) == before
+    assert logs_in(app, app.password)
+    assert not logs_in(app, chosen)
+
+
+def rotate_under_file_size_limit(
+    project: Path, limit: int, chosen: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             sys.executable,
             "-c",
             WITH_FILE_SIZE_LIMIT,
-            str(size + 40),
+            str(limit),
             str(WIZARD),
             "setup",
             "--skip-port-check",
@@ -1027,13 +1119,6 @@ def test_failed_env_write_after_alter_role_over_the_file_size_limit_puts_the_old
         text=True,
         timeout=60,
     )
-
-    assert done.returncode == 1, done.stderr
-    assert "Writing the files failed: the server's password was changed back." in done.stderr
-    assert f"could not write {project / ENV} (File too large)" in done.stderr
-    assert files(project) == before
-    assert logs_in(app, app.password)
-    assert not logs_in(app, chosen)
 
 
 # --- interrupted rotation (Ctrl-C, SIGTERM) -------------------------------------------------------
@@ -1151,12 +1236,14 @@ def test_interrupt_after_alter_role_puts_the_old_password_back_and_writes_nothin
 ) -> None:
     with relay(postgres.port, hold=2) as proxy:
         app = rotating_deployment(project, postgres, proxy)
-        before = files(project)
+        before = contents(project)
         running = start_wizard(ROTATE, cwd=project)
         try:
             assert proxy.arrived.wait(60), "the wizard never tried the new password"
-            # ALTER ROLE has run: the server already refuses the old password.
+            # ALTER ROLE has run: the server already refuses the old password, and .env holds
+            # the new one (written ahead), so no kill from here on can lose it.
             assert not logs_in(app, app.password)
+            assert logs_in(app, read_env(project)[PENDING] or "")
 
             running.send_signal(signum)
             out, err = running.communicate(timeout=60)
@@ -1167,7 +1254,7 @@ def test_interrupt_after_alter_role_puts_the_old_password_back_and_writes_nothin
     assert "interrupted: nothing was written" in err
     assert "Traceback" not in err
     assert logs_in(app, app.password)
-    assert files(project) == before
+    assert contents(project) == before
     assert_no_secret(out + err, app.password)
 
 
@@ -1177,7 +1264,7 @@ def test_interrupt_between_alter_role_and_writing_env_puts_the_old_password_back
 ) -> None:
     with relay(postgres.port, hold=2) as proxy:
         app = rotating_deployment(project, postgres, proxy)
-        before = files(project)
+        before = contents(project)
         # The wizard's messages go to a pipe this test fills before the proof login returns: the
         # message after it ("password changed on the server") then blocks the wizard after the
         # rotation and before the write, for as long as the test likes.
@@ -1203,7 +1290,7 @@ def test_interrupt_between_alter_role_and_writing_env_puts_the_old_password_back
     assert "Interrupted: the server's password was changed back." in err
     assert "interrupted: nothing was written" in err
     assert logs_in(app, app.password)
-    assert files(project) == before
+    assert contents(project) == before
     assert_no_secret(err, app.password)
 
 

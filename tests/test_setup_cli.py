@@ -379,6 +379,12 @@ def test_setup_without_answers_or_terminal_exits_2_naming_doc_dir(project: Path)
     assert snapshot(project) == before
 
 
+def test_plain_wizard_flags_without_a_command_mean_setup(project: Path) -> None:
+    run = run_wizard(["--skip-port-check"], cwd=project)
+    assert run.returncode == 2
+    assert "--doc-dir" in run.stderr
+
+
 def _run_at_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run the wizard with stdin and stdout on a pseudo-terminal; (exit code, stderr)."""
     leader, follower = pty.openpty()

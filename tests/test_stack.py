@@ -9,12 +9,11 @@ Every assertion reads the real `docker-compose config` (the Go binary inside com
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO, compose_config, read_env, run_compose, run_wizard
+from helpers import REPO, compose_config, read_env, run_compose, run_wizard, stack_project
 
 STACK = REPO / "tests" / "stack" / "docker-compose.yml"
 STACK_SECRETS = ("REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY")
@@ -22,11 +21,7 @@ STACK_SECRETS = ("REDIS_PASSWORD", "QDRANT_API_KEY", "CONNECTOR_SECRETS_KEY")
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Path:
-    project = tmp_path / "semantik"
-    project.mkdir()
-    shutil.copy(STACK, project / "docker-compose.yml")
-    (project / "docs").mkdir()
-    return project
+    return stack_project(tmp_path)
 
 
 def setup(project: Path, *args: str, env: dict[str, str] | None = None) -> None:
@@ -555,3 +550,17 @@ def test_check_writes_an_ipv6_port_as_an_address_with_its_brackets(stack: Path) 
 
     ports = [c["detail"] for c in json.loads(checked.stdout)["checks"] if c["name"] == "port"]
     assert any(detail.startswith("[::1]:8080 (webui)") for detail in ports), ports
+
+
+def test_env_comments_say_what_the_stacks_own_compose_file_does(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs")
+
+    text = (stack / ".env").read_text()
+    env = read_env(stack)
+    assert (env["POSTGRES_DB"], env["POSTGRES_USER"]) == ("semantik", "semantik")
+    assert "# Name of the database the stack uses. Default: semantik.\nPOSTGRES_DB=" in text
+    assert "# Role (user) the stack connects as. Default: semantik.\nPOSTGRES_USER=" in text
+    assert "docsearch" not in text
+    # The stack's own postgres service runs: the bundled file is neither used nor mentioned.
+    assert "docker-compose.postgres.yml" not in text
+    assert "docker-compose.postgres.yml" not in str(env["COMPOSE_FILE"])

@@ -127,6 +127,10 @@ def test_setup_in_a_real_terminal_through_all_five_steps(
     assert any(
         line.startswith("GPU detection: nvidia-smi not found") for line in screen.splitlines()
     )
+    # "Next:" will say `docker compose up -d`: step 1 says whether that can run here.
+    assert any(
+        line.startswith("! Docker: there is no `docker` on PATH") for line in screen.splitlines()
+    )
 
     values = dotenv_values(project / ".env", interpolate=False)
     assert values["POSTGRES_PASSWORD"] == PASSWORD
@@ -159,7 +163,7 @@ TO_STEP_3 = [
 ]
 TO_STEP_4 = [
     *TO_STEP_3,
-    ("? Directory with documents to search", [Typed("/"), "Enter"]),
+    ("? Directory with documents to search", [Typed("/usr/share"), "Enter"]),
     ("? Document directories", ["Enter"]),
 ]
 TO_STEP_5 = [
@@ -214,4 +218,44 @@ def test_sigterm_at_a_prompt_exits_130_and_writes_nothing(
     screen = terminal.screen()
     assert "interrupted: nothing was written" in screen
     assert "Traceback" not in screen
+    nothing_written(project)
+
+
+def test_a_refused_hidden_answer_is_cleared_and_its_whole_reason_shown(
+    terminal: Terminal, project: Path
+) -> None:
+    start(terminal, project)
+    terminal.expect("? Deployment type")
+    terminal.press("Enter")
+    terminal.expect("? PostgreSQL server")
+    terminal.press("Enter")
+    terminal.expect("? Host port for PostgreSQL")
+    terminal.press("C-u")
+    terminal.type(str(free_port()))
+    terminal.press("Enter")
+    terminal.expect("? PostgreSQL password")
+    terminal.press("Down", "Enter")
+    terminal.expect("? PostgreSQL password (hidden)")
+    terminal.type("weakweakweakweakweak")  # long enough, too few kinds of characters
+    terminal.press("Enter")
+    # The reason is longer than the 100 columns: all of it is on the screen, in whole words.
+    shown = " ".join(terminal.expect("generate one)").split())
+    assert (
+        "PostgreSQL password: mixes too few kinds of characters, and the stack's services refuse "
+        "to start with it; use three of upper case, lower case, digits and symbols, or 32+ "
+        "characters of two (or let the wizard generate one)"
+    ) in shown
+
+    # No Ctrl-U: the refused text is gone, so what is typed now is all of the answer.
+    terminal.type(PASSWORD)
+    terminal.press("Enter")
+    terminal.expect("? PostgreSQL password again (hidden)")
+    terminal.type(PASSWORD)
+    terminal.press("Enter")
+    screen = terminal.expect("? Directory with documents to search")
+
+    assert "passwords differ" not in screen
+    assert PASSWORD not in screen and "weakweak" not in screen
+    terminal.press("C-c")
+    assert terminal.exit_status() == 130
     nothing_written(project)

@@ -11,17 +11,15 @@ import contextlib
 import signal
 import sys
 
+from wizard.signals import interrupt
+
 EXIT_INTERRUPTED = 130
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def main() -> None:
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # an ignored one stays so
-            signal.signal(signal.SIGTERM, _interrupt)
+            signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread: signals belong to whoever runs us
         pass
     try:

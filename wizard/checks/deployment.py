@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from wizard.config import document_dirs
 from wizard.config.answers import Answers
 from wizard.config.envkeys import REQUIRED_KEYS
 from wizard.config.model import DatabaseSettings, PostgresMode, loopback_host_warning
@@ -111,6 +112,15 @@ def plan_rows(plan: Plan) -> list[CheckRow]:
         ))  # fmt: skip
     for doc in config.documents:
         rows += document_rows(doc.source, doc.target, project.env)
+    sources = [doc.source for doc in config.documents]
+    rows += [
+        CheckRow("documents", Status.FAIL, problem)
+        for problem in document_dirs.project_problems(project.root, sources, "documents")
+    ]
+    rows += [
+        CheckRow("documents", Status.WARN, warning)
+        for warning in document_dirs.nested_warnings(sources)
+    ]
     return rows
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from wizard.errors import InputError
+from wizard.files.project import from_shell
 from wizard.plan.model import Plan
 from wizard.plan.ports import PortJudgement, Verdict, judge_ports
 from wizard.result import CheckRow, Status
@@ -28,4 +29,7 @@ def port_rows(plan: Plan, *, database_answers: bool = False) -> list[CheckRow]:
         return [CheckRow("ports", Status.FAIL, problem) for problem in exc.problems]
     if not judged:
         return [CheckRow("ports", Status.SKIP, "the compose files publish no host ports")]
-    return [port_row(judgement) for judgement in judged]
+    rows = [port_row(judgement) for judgement in judged]
+    if note := from_shell(plan.project):
+        rows.append(CheckRow("shell", Status.WARN, note))
+    return rows

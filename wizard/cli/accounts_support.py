@@ -168,7 +168,7 @@ def _typed_twice() -> str:
 
     while True:
         first = prompter.secret("Password (hidden)", validate=rule)
-        if prompter.secret("Password again") == first:
+        if prompter.secret("Password again (hidden)") == first:
             return first
         UI().problem("The two passwords differ; enter it again.")
 

@@ -36,10 +36,9 @@ from wizard.cli.common import (
     run_command,
 )
 from wizard.cli.export import export_app
+from wizard.signals import interrupt
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from wizard.commands.setup_report import Request
 
 app = typer.Typer(
@@ -228,7 +227,7 @@ def check(
             raise InputError(problems)
         report = run_checks(project_dir.resolve(), db_timeout=db_timeout, wait_seconds=wait)
         result = report.result()
-        render(result, json_output)
+        render(result, json_output, only_errors=True)
         return EXIT_OK if result.ok else EXIT_CHECK_FAILED
 
     run_command(body, json_output)
@@ -242,7 +241,7 @@ def show(project_dir: ProjectDir = Path("."), json_output: JsonFlag = False) -> 
         from wizard.commands.show import show as show_configuration
         from wizard.ui.console import render
 
-        render(show_configuration(project_dir), json_output)
+        render(show_configuration(project_dir), json_output, only_errors=True)
         return EXIT_OK
 
     run_command(body, json_output)
@@ -259,6 +258,12 @@ def rollback(
         bool, typer.Option("--non-interactive", envvar="WIZARD_NON_INTERACTIVE")
     ] = False,
     json_output: JsonFlag = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Restore even a PostgreSQL password the server does not take."
+        ),
+    ] = False,
 ) -> None:
     """Restore a backup set (itself backed up first, so a second rollback undoes the first)."""
 
@@ -273,7 +278,8 @@ def rollback(
         from wizard.ui.console import render
 
         ask = interactive_session(non_interactive) and not yes
-        render(restore(project_dir, to=to, confirm=confirm if ask else None), json_output)
+        confirmed = confirm if ask else None
+        render(restore(project_dir, to=to, confirm=confirmed, force=force), json_output)
         return EXIT_OK
 
     run_command(body, json_output)
@@ -283,10 +289,6 @@ app.add_typer(export_app, name="export")
 # `wizard up` and `wizard down` (the flags and bodies live with the command).
 app.command(epilog=up_cli.EXIT_CODES_HELP)(up_cli.up)
 app.command(epilog=EXIT_CODES_HELP)(up_cli.down)
-
-
-def _interrupt(signum: int, frame: "FrameType | None") -> None:
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -312,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     installed = False
     if previous is not signal.SIG_IGN:  # a SIGTERM someone chose to ignore stays ignored
         try:
-            signal.signal(signal.SIGTERM, _interrupt)
+            signal.signal(signal.SIGTERM, interrupt)
             installed = True
         except ValueError:  # not the main thread: signals belong to whoever runs us
             pass

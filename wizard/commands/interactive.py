@@ -17,7 +17,7 @@ from wizard.config.answers import Answers, Source
 from wizard.config.model import db_timeout_or_default
 from wizard.config.resolve import Resolved, build
 from wizard.errors import Cancelled, InputError, Problem
-from wizard.files.project import Project
+from wizard.files.project import Project, from_shell
 from wizard.plan.model import Plan, make_plan
 from wizard.plan.ports import checked_planned_ports
 from wizard.plan.warnings import stack_warnings, unmounted_documents_warning
@@ -89,6 +89,8 @@ def _review(plan: Plan, ui: UI) -> None:
     ui.review_table(table)
     if warning := unreached_warning(plan, table):
         ui.warn(warning)
+    if note := from_shell(project):
+        ui.warn(note)
     if project.configured:
         for file in plan.files:
             if file.name in plan.changed:

@@ -18,9 +18,11 @@ def rollback(
     *,
     to: str | None,
     confirm: Callable[[str], bool] | None,
+    force: bool = False,
 ) -> Result:
     """Restore backup set `to` (default the newest). `confirm`, when given, is asked first and
-    may cancel (Cancelled). Raises InputError for a missing set, CheckFailed for a held lock."""
+    may cancel (Cancelled). Raises InputError for a missing set, CheckFailed for a held lock and,
+    unless `force`, for a set whose PostgreSQL password the server does not take."""
     root = project_dir.resolve()
     sets = backup_sets(root)
     if not sets:
@@ -33,6 +35,8 @@ def rollback(
     try:
         with project_lock(root):
             replaced = _postgres_password(root)
+            if not force and (problem := _refused_password(root, stamp, replaced)):
+                raise CheckFailed(problem)
             result = restore(root, stamp)
             restored = _postgres_password(root)
     except LockedError as exc:
@@ -62,6 +66,43 @@ def rollback(
             "stack cannot log in: run `wizard rollback` again to undo this rollback.",
         )
     return done
+
+
+def _refused_password(root: Path, stamp: str, current: str | None) -> str | None:
+    """Why restoring set `stamp` would lock the stack out, or None: its .env holds another
+    PostgreSQL password than `current`, and the server does not take it (or cannot be asked).
+    A rollback changes files only; the server keeps the password a rotation gave it."""
+    from wizard.commands.rotation import pending_password
+    from wizard.config.model import DEFAULT_DB_TIMEOUT
+    from wizard.host.database import DbProblem, check_database
+    from wizard.host.targets import target_for_env
+
+    try:
+        restored = read_env((root / f".env.bak.{stamp}").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, EnvParseError):
+        return None  # no .env in the set: .env stays as it is
+    password = restored.get("POSTGRES_PASSWORD")
+    if current is None or password is None or password == current:
+        return None
+    if pending_password(restored) == current:
+        return None  # a rotation's write-ahead: the next setup or check settles it to `current`
+    target, reason = target_for_env(restored)
+    if target is not None:
+        result = check_database(target, DEFAULT_DB_TIMEOUT)
+        # Logged in: the server reports a missing database only after the password passed.
+        if result.server_version is not None or result.problem is DbProblem.NO_DATABASE:
+            return None
+        reason = result.message
+        if result.problem is DbProblem.AUTH:
+            reason = "the server refuses it"
+    return (
+        f"Nothing was restored: the .env of backup set {stamp} holds another PostgreSQL "
+        f"password than the current one, and it cannot be shown to work ({reason}). A rollback "
+        "changes files only, and the server keeps the password it was given since (rotated or "
+        "corrected), so the stack could not log in. Keep the current .env, or restore it "
+        "anyway with --force and then give the server's password to `wizard setup` "
+        "(WIZARD_POSTGRES_PASSWORD)."
+    )
 
 
 def _postgres_password(root: Path) -> str | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from wizard.config.model import db_timeout_or_default
-from wizard.files.project import ENV_NAME, Project, load_project, read_file
+from wizard.files.project import ENV_NAME, Project, load_project
 from wizard.stack import resources
 from wizard.stack.envfile import read_env, update_env
 
@@ -49,31 +49,6 @@ class Finding:
 def pending_password(env: Mapping[str, str]) -> str | None:
     """The new password of an unfinished rotation, or None when none is pending."""
     return env.get(PENDING_KEY) or None
-
-
-def keep_pending(project_dir: Path, new_password: str) -> str:
-    """Write `new_password` into .env as the pending one (the rest of .env as it is on disk) and
-    return the sentence that tells the person. The caller holds the project lock.
-
-    Never raises for a failed write: the run is failing already, and the sentence then says
-    how to get the role back.
-    """
-    from wizard.files.writer import PlannedFile, WriteError, write_files
-    from wizard.stack.envfile import EnvParseError, EnvValueError
-
-    try:
-        text = read_file(project_dir / ENV_NAME) or ""
-        content = update_env(text, {PENDING_KEY: new_password}, resources.template("env.template"))
-        write_files(project_dir, [PlannedFile(ENV_NAME, content, mode=0o600, secret=True)])
-    except (OSError, UnicodeDecodeError, EnvParseError, EnvValueError, WriteError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return (
-            f"Keeping the new password in .env failed too ({reason}), so only the server has "
-            "it: set the role's password again as the database superuser (for the bundled "
-            "server: docker compose exec postgres psql -U <POSTGRES_USER> -c '\\password'), "
-            "then correct POSTGRES_PASSWORD with `wizard setup`."
-        )
-    return f"Nothing else was written: {KEPT}."
 
 
 def find_out(env: Mapping[str, str], timeout: int, wait_seconds: float = 0.0) -> Finding:

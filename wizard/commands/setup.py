@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from wizard.commands import rotation
+from wizard.commands import rotate, rotation
 from wizard.commands.preflight import preflight, preview_documents, rerun_checks
 from wizard.commands.setup_report import (
     Outcome,
@@ -24,12 +21,13 @@ from wizard.commands.setup_report import (
     next_steps,
     program,
 )
+from wizard.config import document_dirs
 from wizard.config.answers import Answers, Source
 from wizard.config.model import PostgresMode
 from wizard.config.resolve import Resolved, build, is_placeholder
 from wizard.errors import Cancelled, CheckFailed, InputError
 from wizard.files.lock import LockedError, project_lock
-from wizard.files.project import Project, load_project, read_file
+from wizard.files.project import ENV_NAME, Project, from_shell, load_project, read_file
 from wizard.files.writer import PlannedFile, WriteResult, write_files
 from wizard.host.targets import target_for
 from wizard.plan.model import Plan, make_plan
@@ -70,7 +68,10 @@ def _run(request: Request, project: Project, ui: UI, *, dry_run: bool) -> Outcom
         show_diffs(plan, ui)
         if not plan.changed:
             ui.info("Nothing would change.")
-        _apply_password_rotation(plan.resolved, ui, request.interactive, dry_run=True)
+        try:
+            rotate.check_rotatable(plan.resolved, ui)
+        except rotate.RotationFailed as exc:
+            raise CheckFailed(str(exc)) from None
         return Outcome(plan, None, dry_run=True)
     if project.configured and not request.interactive:
         show_diffs(plan, ui)  # no review without a terminal: the log shows what changes
@@ -122,12 +123,19 @@ def _planned(request: Request, project: Project, answers: Answers, ui: UI) -> Pl
     plan = make_plan(project, resolved)
     # Until the rotation has run, the server knows only the current password: check with that
     # one (the rotation itself proves the new one).
-    rotating = resolved.rotate_postgres_password and resolved.previous_password
-    preflight(plan, (_keep_password(resolved) if rotating else resolved).config, ui)
+    if note := from_shell(project):
+        ui.warn(note)  # before the checks: a port the shell moved is the one they test
+    current = rotate.keeping_current_password(resolved) if rotate.asked(resolved) else resolved
+    preflight(plan, current.config, ui)
     return plan
 
 
 def _warn_and_recheck(request: Request, plan: Plan, ui: UI) -> None:
+    sources = [doc.source for doc in plan.config.documents]
+    if problems := document_dirs.project_problems(plan.project.root, sources, "--doc-dir"):
+        raise InputError(problems)
+    for warning in document_dirs.nested_warnings(sources):
+        ui.warn(warning)
     if not request.interactive:  # at a terminal the review said them
         for warning in stack_warnings(plan, interactive=False):
             ui.warn(warning)
@@ -158,34 +166,30 @@ def show_diffs(plan: Plan, ui: UI) -> None:
 def _write(request: Request, plan: Plan, ui: UI) -> Outcome:
     """Rotate the password (if asked), create the document directories, write the files.
 
-    One guarded region from ALTER ROLE to the written .env: whatever ends it early (a failed
-    write, Ctrl-C, SIGTERM) puts the server's old password back, or .env and the server would
-    disagree and the stack could not log in.
+    One guarded region from ALTER ROLE to the written .env (commands.rotate): whatever ends it
+    early puts the server's old password back, or leaves .env holding both. Once the changed
+    files are on disk (an interrupt in the writer's last steps), they stand.
     """
-    undo_rotation: list[Callable[[BaseException], None]] = []
     created: list[Path] = []
+    expected = dict(plan.project.read)
     try:
-        resolved = _apply_password_rotation(
-            plan.resolved,
-            ui,
-            request.interactive,
-            undo=undo_rotation,
-            project_dir=request.project_dir,
-        )
-        if resolved is not plan.resolved:
-            # The person chose to keep the current password: plan again with it.
-            plan = make_plan(plan.project, resolved)
-        for directory in resolved.create_dirs:
-            _create_directory(directory, created)
-        written = write_files(request.project_dir, plan.files, expected=plan.project.read)
-        return Outcome(plan, written, dry_run=False)
-    except BaseException as exc:
-        # Decided by what is on disk, not by where the interrupt landed: once the changed files
-        # are in place (an interrupt in the writer's last steps), they stand, and the server
-        # keeps the password the new .env holds.
+        with contextlib.ExitStack() as rotating:
+            try:
+                written_ahead = rotating.enter_context(
+                    rotate.rotated(plan.project, plan.resolved, ui)
+                )
+            except rotate.RotationFailed as exc:
+                resolved = _rotation_failed(exc, plan.resolved, ui, request.interactive)
+                plan = make_plan(plan.project, resolved)  # the current password kept
+                written_ahead = None
+            if written_ahead is not None:
+                expected[ENV_NAME] = written_ahead  # this run's own write-ahead
+            for directory in plan.resolved.create_dirs:
+                _create_directory(directory, created)
+            written = write_files(request.project_dir, plan.files, expected=expected)
+            return Outcome(plan, written, dry_run=False)
+    except BaseException:
         if not (plan.changed and _on_disk(plan.project, plan.files)):
-            for undo in undo_rotation:
-                undo(exc)
             for directory in reversed(created):  # a failed run leaves the disk as it was
                 with contextlib.suppress(OSError):
                     directory.rmdir()
@@ -231,124 +235,24 @@ def _create_directory(path: Path, created: list[Path]) -> None:
         ) from None
 
 
-def _apply_password_rotation(
-    resolved: Resolved,
-    ui: UI,
-    interactive: bool,
-    *,
-    dry_run: bool = False,
-    undo: list[Callable[[BaseException], None]] | None = None,
-    project_dir: Path | None = None,
+def _rotation_failed(
+    exc: rotate.RotationFailed, resolved: Resolved, ui: UI, interactive: bool
 ) -> Resolved:
-    """ALTER ROLE on the live server before .env changes.
+    """At a terminal, while the server still has the current password, offer to keep it (the
+    Resolved to write then); otherwise the run fails."""
+    if not (interactive and exc.keep_possible):
+        raise CheckFailed(str(exc)) from None
+    from wizard.ui import prompter
 
-    Returns the Resolved to write (the same one, or one keeping the current password when the
-    person chose that). Once the server has the new password, an undo is appended to `undo`
-    from inside change_password's own guard; the caller calls it with whatever (a failed write,
-    an interrupt) ended the run before .env was written. A `dry_run` changes nothing: it only
-    checks that the server accepts the current password, which the rotation needs, and raises
-    CheckFailed like the real run when it does not. Whenever the server may have the new
-    password while .env cannot get it, it is kept in `project_dir`'s .env as pending.
-    """
-    if not (resolved.rotate_postgres_password and resolved.previous_password):
-        return resolved
-    from wizard.host.database import DbProblem, PasswordChangeError, change_password, check_database
-
-    config = resolved.config
-    old = target_for(config, password=resolved.previous_password)
-    previous, new_password = resolved.previous_password, config.database.password
-
-    def set_back(reason: BaseException) -> None:
-        what = (
-            "Interrupted" if isinstance(reason, KeyboardInterrupt) else "Writing the files failed"
-        )
-        try:
-            # A second Ctrl-C (or SIGTERM) must not cut the set-back short: held until it ends.
-            with _signals_held():
-                change_password(
-                    target_for(config, password=new_password), previous, resolved.db_timeout
-                )
-        except PasswordChangeError as exc:
-            if not exc.logged_in and exc.check.problem is DbProblem.AUTH:
-                # change_password put it back itself (the interrupt came as it returned).
-                ui.warn(f"{what}: the server keeps its old password.")
-            else:
-                kept = ""
-                if project_dir is not None:
-                    with _signals_held():  # saving the only copy of the new password
-                        kept = " " + rotation.keep_pending(project_dir, new_password)
-                ui.problem(
-                    f"{what} and the server's password could not be changed back "
-                    f"({exc.check.message}); the server now uses the NEW password.{kept}"
-                )
-        else:
-            ui.warn(f"{what}: the server's password was changed back.")
-
-    try:
-        if dry_run:
-            check = check_database(old, resolved.db_timeout)
-            if check.server_version is None:  # no session: the rotation could not log in
-                raise PasswordChangeError(check)
-            ui.success("The server accepts the current PostgreSQL password: it can be rotated.")
-            return resolved
-        with ui.status("Changing the PostgreSQL password on the server"):
-            change_password(
-                old,
-                new_password,
-                resolved.db_timeout,
-                on_changed=None if undo is None else lambda: undo.append(set_back),
-            )
-    except PasswordChangeError as exc:
-        explanation = f"Password rotation failed: {exc.check.message}"
-        if exc.server_has_new and project_dir is not None and not dry_run:
-            with _signals_held():  # saving the only copy of the new password
-                kept = rotation.keep_pending(project_dir, new_password)
-            raise CheckFailed(f"{explanation} {kept}") from None
-        if config.database.mode is PostgresMode.BUNDLED and exc.check.retryable:
-            explanation += (
-                " The bundled server's data volume keeps the password it was created with, so "
-                "changing only .env would make the stack fail with 'password authentication "
-                "failed' on its next start. Start it (docker compose up -d postgres) and re-run."
-            )
-        # Keeping the current password is a way out only while the server still has it.
-        if interactive and not dry_run and not exc.server_has_new:
-            from wizard.ui import prompter
-
-            ui.problem(explanation)
-            keep = prompter.select(
-                "PostgreSQL password",
-                [("Keep the current password", "keep"), ("Stop: write nothing", "stop")],
-                default="keep",
-            )
-            if keep == "keep":
-                return _keep_password(resolved)
-            raise Cancelled() from None
-        raise CheckFailed(f"{explanation} Nothing was written.") from None
-    ui.success("PostgreSQL password changed on the server and verified.")
-    return resolved
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block ends (then arrive as usual). The block must be
-    bounded: here, by the database timeout."""
-    import signal
-
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-
-
-def _keep_password(resolved: Resolved) -> Resolved:
-    database = replace(resolved.config.database, password=resolved.previous_password or "")
-    return replace(
-        resolved,
-        config=replace(resolved.config, database=database),
-        rotate_postgres_password=False,
+    ui.problem(exc.explanation)
+    keep = prompter.select(
+        "PostgreSQL password",
+        [("Keep the current password", "keep"), ("Stop: write nothing", "stop")],
+        default="keep",
     )
+    if keep != "keep":
+        raise Cancelled() from None
+    return rotate.keeping_current_password(resolved)
 
 
 def _start_database(request: Request, ui: UI, outcome: Outcome) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wizard.config.collect import Collector, has_control_characters
+from wizard.config.document_dirs import system_directory_problem
 from wizard.config.model import DocumentDir
 from wizard.stack.profile import profile
 
@@ -95,6 +96,8 @@ def document_dir_problem(path: Path, label: str, create: bool) -> str | None:
     if has_control_characters(str(path)):
         return f"{label}: the path contains control characters; rename the directory"
     if problem := _broken_link_problem(path, label):
+        return problem
+    if problem := system_directory_problem(path, label):
         return problem
     if not path.exists():
         if create:

@@ -19,8 +19,14 @@ from wizard.config.model import DocumentDir
 from wizard.errors import InputError
 from wizard.files.project import ENV_NAME, load_project
 from wizard.plan.render import compose_paths
-from wizard.stack.compose import OVERRIDE_NAME, ComposeError, interpolate, load_services
-from wizard.stack.contract import merge_services, split_compose_file, volume_target
+from wizard.stack.compose import (
+    OVERRIDE_NAME,
+    ComposeError,
+    interpolate,
+    load_services,
+    merge_services,
+)
+from wizard.stack.contract import split_compose_file, volume_target
 from wizard.stack.profile import profile
 
 VERSION_NAME = "VERSION"

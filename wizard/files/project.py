@@ -6,6 +6,9 @@ line numbers, so the wizard never overwrites a file it could not read.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +20,7 @@ from wizard.config.answers import Answers, Source
 from wizard.config.model import DocumentDir
 from wizard.config.resolve import existing_answers
 from wizard.errors import InputError
-from wizard.stack.compose import OVERRIDE_NAME, parse_yaml
+from wizard.stack.compose import OVERRIDE_NAME, parse_yaml, variables_in
 from wizard.stack.contract import Stack, load_stack
 from wizard.stack.envfile import EnvParseError, read_env
 
@@ -106,7 +109,7 @@ def load_project(root: Path) -> Project:
         except ValueError as exc:
             problems.append(f"{override_path}: {exc}")
     try:
-        stack = load_stack(root, env.get("COMPOSE_FILE", ""))
+        stack = load_stack(root, env)
     except InputError as exc:
         problems.extend(exc.problems)
     if problems:
@@ -123,6 +126,42 @@ def load_project(root: Path) -> Project:
     )
 
 
+def _not_a_file(path: Path) -> str | None:
+    """What `path` is when it exists and is no regular file (links followed), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # missing, or unreadable: reading it says which
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    )
+    return next((what for test, what in kinds if test(mode)), None)
+
+
+def from_shell(project: Project) -> str | None:
+    """The sentence naming the variables the stack's compose files interpolate that the shell
+    sets (compose takes each from the shell before .env), or None. Values are shown only where
+    they are port numbers: any other may be a secret."""
+    names = sorted(variables_in(dict(project.stack.services)) & set(os.environ))
+    if not names:
+        return None
+    shown = [
+        f"{name}={os.environ[name]}" if _PORT.fullmatch(os.environ[name]) else name
+        for name in names
+    ]
+    return (
+        f"From the shell, not from .env: {', '.join(shown)} (compose takes a variable from the "
+        "environment before .env; unset it there to use .env's value)."
+    )
+
+
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
 def read_file(path: Path) -> str | None:
     """A file's text exactly as on disk (None when it does not exist).
 
@@ -137,6 +176,14 @@ def read_file(path: Path) -> str | None:
 
 
 def _read(path: Path, problems: list[str]) -> str | None:
+    if kind := _not_a_file(path):
+        # Reading a FIFO would wait for a writer forever; a directory's "Is a directory" is no
+        # permission problem.
+        problems.append(
+            f"{path}: is {kind}, not a file; the wizard keeps its settings in a file of that "
+            "name: move it away (or remove it) and run the wizard again"
+        )
+        return None
     try:
         return read_file(path)
     except UnicodeDecodeError as exc:

@@ -98,13 +98,15 @@ def write_files(
     *,
     now: datetime | None = None,
     expected: Mapping[str, str | None] | None = None,
+    backup: bool = True,
 ) -> WriteResult:
     """Make each planned file exist in `project_dir` with exactly its content and mode.
 
     Files whose content is already right are not touched (only their mode is corrected). The others
     are first copied into one new backup set, then replaced atomically. `now` (default: the current
     time; naive values are UTC) names the backup set; a stamp is always newer than every existing
-    set. Afterwards only the newest `KEEP_BACKUP_SETS` sets remain.
+    set. Afterwards only the newest `KEEP_BACKUP_SETS` sets remain. `backup=False` makes no set (a
+    rotation's write-ahead of .env: the run's own write makes the set).
 
     `expected` maps a file name to the text the plan was made from (None: absent): read again
     here, under the lock, a file that no longer holds it was changed by someone else meanwhile,
@@ -117,7 +119,7 @@ def write_files(
         _Change(f.name, f.content.encode("utf-8"), f.mode, fix_mode_if_unchanged=True)
         for f in files
     ]
-    return _commit(project_dir, changes, now, expected or {})
+    return _commit(project_dir, changes, now, expected or {}, backup=backup)
 
 
 def backup_sets(project_dir: Path) -> list[str]:
@@ -161,6 +163,8 @@ def _commit(
     changes: Sequence[_Change],
     now: datetime | None,
     expected: Mapping[str, str | None] | None = None,
+    *,
+    backup: bool = True,
 ) -> WriteResult:
     names = [c.name for c in changes]
     if len(set(names)) != len(names):
@@ -175,7 +179,7 @@ def _commit(
                 "edit); nothing was written: run it again"
             )
     to_write = [c for c in changes if _content(before[c.name]) != c.data]
-    to_back_up = [c.name for c in to_write if before[c.name] is not None]
+    to_back_up = [c.name for c in to_write if before[c.name] is not None and backup]
     written = {c.name for c in to_write}
 
     stamp = _next_stamp(project_dir, now) if to_back_up else None
@@ -329,7 +333,7 @@ def _undo(
             else:
                 _write_atomic(path, previous.data, previous.mode, previous.owner)
         except OSError as exc:
-            where = f"its previous content is in {backups[name].name}" if previous else ""
+            where = f"its previous content is in {backups[name].name}" if name in backups else ""
             lost.append(
                 f"{name} could not be put back ({exc.strerror}){'; ' if where else ''}{where}"
             )

@@ -156,6 +156,7 @@ def change_password(
     new_password: str,
     timeout: int = DEFAULT_DB_TIMEOUT,
     *,
+    before_change: Callable[[], None] | None = None,
     on_changed: Callable[[], None] | None = None,
 ) -> None:
     """Set the password of `target.user` on the live server to `new_password`.
@@ -167,9 +168,12 @@ def change_password(
     KeyboardInterrupt), the old password is set back over the still-open first session (the old
     password no longer opens a new one) before the error or the interrupt goes on.
 
-    `on_changed` runs once the new password is proven, still inside that guard: a caller that
-    must undo the change later registers its undo there, so that there is no moment at which
-    neither would set the old password back. (Should an interrupt land just after it, both do;
+    `before_change` runs once the login succeeded, just before the ALTER is sent (a caller writes
+    the new password down there, so that no kill can leave it only on the server); whatever it
+    raises ends the call with nothing changed. `on_changed` runs once the new password is
+    proven, still inside that guard: a caller that must undo the change later registers its undo
+    there (or notes that it must), so that there is no moment at which neither would set the old
+    password back. (Should an interrupt land just after it, both do;
     the caller's undo then finds the old password in place.)
 
     Raises ValueError for an empty password, or one libpq cannot carry (NUL, or not encodable as
@@ -195,6 +199,8 @@ def change_password(
         try:
             row = conn.execute("SELECT current_user").fetchone()
             role = str(row[0]) if row else target.user
+            if before_change is not None:
+                before_change()
             sent = True
             _set_password(conn, role, new_password)
         except psycopg.Error as exc:

@@ -348,7 +348,10 @@ class _Walk:
         types = frozenset(resources.document_types())
         judge, uid, gid = self.judge, self.uid, self.gid
         queue, unreadable, too_large = self.queue, self.unreadable, self.too_large
-        by_type: dict[str, int] = {}
+        # Every type counted from 0, so that the hot loop adds without a lookup-or-insert.
+        by_type = dict.fromkeys(types, 0)
+        # Locals: the hot loop reads them for every document.
+        lstat_at, max_bytes, IFMT, IFREG = os.stat, MAX_DOCUMENT_BYTES, 0o170000, stat.S_IFREG
         documents = document_bytes = others = directories = seen = blocked = 0
         stop = limit if limit is not None else -1
         next_check = min(CHECK_EVERY, stop) if limit is not None else CHECK_EVERY
@@ -386,11 +389,13 @@ class _Walk:
                             # Path.suffix, as the connector compares it: "a.PDF" is a .pdf,
                             # ".pdf" (a hidden file without extension) is not.
                             dot = name.rfind(".")
-                            if 0 < dot < len(name) - 1 and (ext := name[dot:].lower()) in types:
-                                # The one stat a document needs also tells what it is.
-                                info = entry.stat(follow_symlinks=False)
-                                kind = stat.S_IFMT(info.st_mode)
-                                if kind != stat.S_IFREG:
+                            # (A name ending in "." gives ext ".", which is no type.)
+                            if dot > 0 and (ext := name[dot:].lower()) in types:
+                                # The one stat a document needs also tells what it is; by
+                                # name in the open directory, cheaper than DirEntry.stat.
+                                info = lstat_at(name, dir_fd=fd, follow_symlinks=False)
+                                kind = info.st_mode & IFMT
+                                if kind != IFREG:
                                     if kind == stat.S_IFDIR:
                                         self.enter(base + name, info, visible)
                                         continue
@@ -416,12 +421,12 @@ class _Walk:
                                 others += 1
                                 continue
                             size = info.st_size
-                            if size > MAX_DOCUMENT_BYTES:
+                            if size > max_bytes:
                                 too_large.add(base + name)
                                 continue
                             documents += 1
                             document_bytes += size
-                            by_type[ext] = by_type.get(ext, 0) + 1
+                            by_type[ext] += 1
                             if judge:
                                 mode = info.st_mode
                                 if info.st_uid == uid:
@@ -461,7 +466,7 @@ class _Walk:
             )
         return DocumentPreview(
             path=self.path,
-            by_type=by_type,
+            by_type={ext: count for ext, count in by_type.items() if count},
             documents=documents,
             document_bytes=document_bytes,
             other_files=others,

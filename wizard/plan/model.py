@@ -8,6 +8,7 @@ which setting) are computed on first use and kept.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -60,7 +61,8 @@ class Plan:
         texts.setdefault(postgres, resources.postgres_compose())
         return published_ports(
             [*compose_paths(self.project, names), override_path],
-            {**self.project.env, **self.env},
+            # compose takes a variable from the shell before .env.
+            {**self.project.env, **self.env, **os.environ},
             texts,
         )
 

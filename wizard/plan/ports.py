@@ -8,6 +8,7 @@ this stack, seen by a user who is not root); anything else blocks.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -82,7 +83,9 @@ def current_ports(project: Project) -> list[PublishedPort]:
         resources.data_root() / resources.POSTGRES_COMPOSE, resources.postgres_compose()
     )
     try:
-        return published_ports(compose_paths(project, names), project.env, texts)
+        # compose takes a variable from the shell before .env.
+        env = {**project.env, **os.environ}
+        return published_ports(compose_paths(project, names), env, texts)
     except ComposeError:
         return []
 

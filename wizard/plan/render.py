@@ -24,6 +24,7 @@ from wizard.stack.compose import (
 from wizard.stack.contract import (
     MANAGED_FILES,
     depends_on,
+    env_comments,
     references,
     split_compose_file,
 )
@@ -113,10 +114,11 @@ def _document_path(project: Project, config: Config) -> str:
     return next((str(doc.source) for doc in config.documents if doc.target == root), "")
 
 
-def env_template() -> str:
-    """templates/env.template, plus the comment and key of each row of config/settings.py it
+def env_template(services: Mapping[str, Any] | None = None) -> str:
+    """templates/env.template, its comments saying what the stack of `services` does
+    (contract.env_comments), plus the comment and key of each row of config/settings.py it
     does not document itself (a new setting needs no second edit to be documented)."""
-    template = resources.template("env.template")
+    template = env_comments(resources.template("env.template"), services or {})
     for setting in SETTINGS:
         if f"\n{setting.env_key}=" not in template and setting.comment:
             comment = "".join(f"# {line}\n" for line in setting.comment.splitlines())
@@ -125,7 +127,7 @@ def env_template() -> str:
 
 
 def render_env(project: Project, values: Mapping[str, str]) -> str:
-    template = env_template()
+    template = env_template(project.stack.services)
     current = project.env_text if project.env_text is not None else template
     return update_env(current, values, template)
 

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from wizard.stack.compose_yaml import RESET as RESET
+from wizard.stack.compose_yaml import ComposeError as ComposeError
+from wizard.stack.compose_yaml import Override, load_document, plain, services_of
+from wizard.stack.compose_yaml import dump_yaml as dump_yaml
+from wizard.stack.compose_yaml import override as override
+from wizard.stack.compose_yaml import parse_yaml as parse_yaml
 
 # compose's own lookup order when no -f or COMPOSE_FILE is given.
 BASE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -34,17 +39,6 @@ OWN_OVERRIDE_NAMES = (
 )
 
 
-class ComposeError(Exception):
-    """A compose file cannot be read: one sentence naming the file, what is wrong and the fix.
-
-    `variable` is set when an interpolation failed because of that variable (`${X:?...}`).
-    """
-
-    def __init__(self, message: str, *, variable: str | None = None) -> None:
-        super().__init__(message)
-        self.variable = variable
-
-
 def find_base_file(project_dir: Path) -> Path | None:
     """The base compose file compose would pick in `project_dir`, or None when there is none.
 
@@ -57,210 +51,7 @@ def find_base_file(project_dir: Path) -> Path | None:
     return None
 
 
-# --- YAML as compose reads it -------------------------------------------------------------------
-
-
-class _Reset:
-    """`!reset`: in an override file, drop what the earlier files set for this key."""
-
-    def __repr__(self) -> str:
-        return "!reset"
-
-
-RESET = _Reset()
-
-
-@dataclass(frozen=True)
-class _Override:
-    """`!override VALUE`: in an override file, replace the earlier value instead of merging."""
-
-    value: Any
-
-
-# libyaml's parser where PyYAML has it: the same documents, read several times faster (a run reads
-# every compose file and the stack profile on its way to the first prompt).
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _ComposeLoader(_SafeLoader):  # type: ignore[misc]
-    """PyYAML's safe loader reading scalars as compose's go-yaml v3 does.
-
-    The difference matters for ports: PyYAML (YAML 1.1) reads an unquoted `22:22` as the base-60
-    integer 1342, where compose reads the string "22:22". go-yaml keeps YAML 1.1's other integer
-    forms (`0123` is octal 83, `1_000`, `0b11`) and adds `0o17`; only true/false are booleans
-    (compose itself turns `yes` into true where a setting is a boolean, with a warning).
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        # go-yaml refuses a key defined twice; PyYAML would silently keep the last one, hiding a
-        # file that `docker compose` will reject.
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, str | int | float | bool) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"mapping key {key!r} is already defined at line "
-                    f"{seen[key].start_mark.line + 1}",
-                    key_node.start_mark,
-                )
-            if isinstance(key, str | int | float | bool):
-                seen[key] = key_node
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return mapping
-
-
-_YAML11_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
-_ComposeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_TAGS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_ComposeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_ComposeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^[-+]?(?:0|[1-9][0-9_]*|0[0-7_]+|0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
-)
-_ComposeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+.0123456789"),
-)
-
-
-def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
-    assert isinstance(node, yaml.ScalarNode)
-    text = str(loader.construct_scalar(node)).replace("_", "")
-    sign, digits = (-1, text[1:]) if text[0] == "-" else (1, text.lstrip("+"))
-    if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
-        return sign * int(digits, 8)  # go-yaml v3 still reads 0777 as octal
-    return sign * int(digits, 0)
-
-
-def _construct_reset(loader: yaml.SafeLoader, node: yaml.Node) -> _Reset:
-    return RESET
-
-
-def _construct_override(loader: yaml.SafeLoader, node: yaml.Node) -> _Override:
-    if isinstance(node, yaml.MappingNode):
-        return _Override(loader.construct_mapping(node, deep=True))
-    if isinstance(node, yaml.SequenceNode):
-        return _Override(loader.construct_sequence(node, deep=True))
-    assert isinstance(node, yaml.ScalarNode)
-    return _Override(loader.construct_scalar(node))
-
-
-class _ComposeDumper(yaml.SafeDumper):
-    """yaml.safe_dump's output, plus compose's `!override` and `!reset` tags."""
-
-
-def _represent_override(dumper: yaml.SafeDumper, data: _Override) -> yaml.Node:
-    value = data.value
-    if isinstance(value, list):
-        return dumper.represent_sequence("!override", value)
-    if isinstance(value, dict):
-        return dumper.represent_mapping("!override", value)
-    return dumper.represent_scalar("!override", str(value))
-
-
-def _represent_reset(dumper: yaml.SafeDumper, data: _Reset) -> yaml.Node:
-    return dumper.represent_scalar("!reset", "")
-
-
-_ComposeDumper.add_representer(_Override, _represent_override)
-_ComposeDumper.add_representer(_Reset, _represent_reset)
-
-
-def override(value: Any) -> Any:
-    """`!override VALUE` in a compose file the wizard writes: replaces what earlier files set."""
-    return _Override(value)
-
-
-def dump_yaml(data: Any) -> str:
-    """`data` as compose YAML (yaml.safe_dump's rules; `override()` and RESET as their tags)."""
-    return yaml.dump(data, Dumper=_ComposeDumper, sort_keys=False, allow_unicode=True)
-
-
-_ComposeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-_ComposeLoader.add_constructor("!reset", _construct_reset)
-_ComposeLoader.add_constructor("!override", _construct_override)
-
-
-def parse_yaml(text: str) -> Any:
-    """YAML as compose reads it, `!reset`/`!override` kept as markers. Raises yaml.YAMLError."""
-    return yaml.load(text, Loader=_ComposeLoader)  # a SafeLoader: builds no objects
-
-
-def _load_document(path: Path, text: str | None = None) -> dict[str, Any]:
-    """The top-level mapping of one compose file (or of `text`, the file as it is about to be
-    written), `!reset`/`!override` kept as markers."""
-    try:
-        if text is None:
-            text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ComposeError(
-            f"{path}: the compose file does not exist; create it or remove it from COMPOSE_FILE"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ComposeError(f"{path}: cannot be read ({exc}); check its permissions") from None
-    try:
-        document = yaml.load(text, Loader=_ComposeLoader)  # a SafeLoader: builds no objects
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ComposeError(
-            f"{path}: invalid YAML{where}: {exc.problem or exc.context}; fix the file there"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ComposeError(f"{path}: invalid YAML ({exc}); fix the file") from None
-    if document is None:
-        return {}
-    if not isinstance(document, dict):
-        raise ComposeError(
-            f"{path}: the file holds a {type(document).__name__}, not a mapping; "
-            "a compose file is a mapping that starts with `services:`"
-        )
-    return document
-
-
-def _services_of(document: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    services = document.get("services")
-    if isinstance(services, _Override):
-        services = services.value
-    if services is None or services is RESET:
-        return {}
-    if not isinstance(services, dict):
-        raise ComposeError(
-            f"{path}: `services` must be a mapping of service names to their settings"
-        )
-    for name, body in services.items():
-        if isinstance(body, _Override):
-            body = body.value
-        if body is not None and body is not RESET and not isinstance(body, dict):
-            raise ComposeError(f"{path}: service {name!r} must be a mapping of settings")
-    return {str(name): body for name, body in services.items()}
-
-
-def _plain(value: Any) -> Any:
-    """`value` with the merge markers resolved as a single file means them."""
-    if isinstance(value, _Override):
-        return _plain(value.value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not RESET}
-    if isinstance(value, list):
-        return [_plain(v) for v in value if v is not RESET]
-    return None if value is RESET else value
-
-
-def services_of_text(path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
+def services_of_text(path: Path, env: Mapping[str, str]) -> tuple[str, dict[str, dict[str, Any]]]:
     """(the file's text, its services as load_services gives them): read once, parsed once."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -270,18 +61,152 @@ def services_of_text(path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ComposeError(f"{path}: cannot be read ({exc}); check its permissions") from None
-    return text, load_services(path, text)
+    return text, load_services(path, text, env)
 
 
-def load_services(path: Path, text: str | None = None) -> dict[str, dict[str, Any]]:
-    """The `services` mapping of one compose file, uninterpolated; empty when it has none.
+def load_services(
+    path: Path, text: str | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The services compose loads from the file at `path`, uninterpolated; empty when none.
 
-    Values are read as compose reads them (go-yaml's scalars); a `!override` value is given
-    plainly and a `!reset` key is left out. Raises ComposeError when the file is missing, is not
-    valid YAML (the message has the line) or its shape is not a compose file's.
+    The files its `include:` names come first (include_files), then its own services, each with
+    its `extends` applied as compose applies it (lists concatenated, mappings merged, the
+    service's own values win). Values are read as compose reads them (go-yaml's scalars); a
+    `!override` value is given plainly and a `!reset` key is left out. `env` interpolates the
+    include paths and `extends` names. Raises ComposeError when a file is missing, is not valid
+    YAML (the message has the line), its shape is not a compose file's, or an include cannot be
+    followed.
     """
-    services = _services_of(_load_document(path, text), path)
-    return {str(name): _plain(body) or {} for name, body in services.items() if body is not RESET}
+    env = env or {}
+    result: dict[str, dict[str, Any]] = {}
+    for source, services in _with_includes(path, load_document(path, text), env):
+        for name, body in services.items():
+            if body is not RESET:
+                result[name] = _extended(name, services, source, env)
+    return result
+
+
+def _extended(
+    name: str, services: Mapping[str, Any], path: Path, env: Mapping[str, str], chain: _Chain = ()
+) -> dict[str, Any]:
+    """Service `name` of the file at `path` as a plain mapping, its `extends` chain applied."""
+    raw = services[name]
+    raw = (raw.value if isinstance(raw, Override) else raw) or {}
+    own = plain(raw)
+    if own.get("extends") is None:
+        return own or {}
+    base_name, base_path, base_services = _extends_target(name, raw, services, path, env, chain)
+    merged = merge_services(
+        {name: _extended(base_name, base_services, base_path, env, (*chain, (path, name)))},
+        {name: {key: value for key, value in own.items() if key != "extends"}},
+    )[name]
+    for key, value in raw.items():
+        if isinstance(value, Override):
+            merged[key] = plain(value)
+        elif value is RESET:
+            merged.pop(key, None)
+    merged.pop("extends", None)
+    return dict(merged)
+
+
+def merge_services(base: Mapping[str, Any], later: Mapping[str, Any]) -> dict[str, Any]:
+    """Services of two compose files as the contract sees them: a later file's lists add to the
+    earlier ones (ports, volumes), its mappings merge, its other values win."""
+    merged = dict(base)
+    for name, body in later.items():
+        merged[name] = _merge_values(merged[name], body) if name in merged else body
+    return merged
+
+
+def _merge_values(earlier: Any, later: Any) -> Any:
+    if isinstance(earlier, dict) and isinstance(later, dict):
+        merged = dict(earlier)
+        for key, value in later.items():
+            merged[key] = _merge_values(earlier[key], value) if key in earlier else value
+        return merged
+    if isinstance(earlier, list) and isinstance(later, list):
+        return [*earlier, *later]
+    return later
+
+
+# --- include ----------------------------------------------------------------------------------
+
+_Chain = tuple[tuple[Path, str], ...]
+# What an include entry may say beyond its path: each makes compose read the included file with
+# variables (and relative paths) of its own, which the wizard's override, interpolated with this
+# project's, cannot rebind faithfully.
+_INCLUDE_KEYS_NOT_FOLLOWED = ("env_file", "project_directory")
+
+
+def include_files(document: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> list[Path]:
+    """The files the top-level `include:` of the compose file at `path` loads, in order.
+
+    Followed: `include: [FILE, ...]` and `include: [{path: FILE or [FILE, ...]}]`, relative to
+    the file's directory, interpolated with `env` (compose passes this project's variables on,
+    and they win over the included directory's .env). Raises ComposeError naming what cannot
+    be followed that way: `env_file`, `project_directory`, a remote (`oci://`, `git`) source, or
+    an included file whose directory has its own .env.
+    """
+    entries = document.get("include")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise ComposeError(f"{path}: `include` must be a list of compose files")
+    found: list[Path] = []
+    for index, entry in enumerate(entries):
+        where = f"{path}: include[{index}]"
+        if isinstance(entry, dict):
+            if keys := [key for key in _INCLUDE_KEYS_NOT_FOLLOWED if key in entry]:
+                raise ComposeError(
+                    f"{where}: `{'`, `'.join(keys)}` cannot be followed by the wizard (compose "
+                    "then reads the included file with variables of its own, which its port "
+                    "rebinding cannot reproduce); include the file by its `path` alone"
+                )
+            entry = entry.get("path")
+        for item in entry if isinstance(entry, list) else [entry]:
+            if not isinstance(item, str) or not item.strip():
+                raise ComposeError(f"{where}: {item!r} is not a compose file path; name a file")
+            name = interpolate(item, env)
+            if "://" in name or name.startswith("git@"):
+                raise ComposeError(
+                    f"{where}: {name!r} is a remote resource, which the wizard cannot read to "
+                    "rebind and check its ports; copy the file here and include it by its path"
+                )
+            included = path.parent / name
+            if included.parent.resolve() != path.parent.resolve() and (
+                (included.parent / ".env").is_file()
+            ):
+                raise ComposeError(
+                    f"{where}: {name!r} lies in a directory with its own .env, whose variables "
+                    "compose uses for that file only and the wizard's port rebinding cannot; "
+                    "move those variables into this project's .env and remove that file"
+                )
+            found.append(included)
+    return found
+
+
+def _with_includes(
+    path: Path, document: Mapping[str, Any], env: Mapping[str, str], seen: tuple[Path, ...] = ()
+) -> list[tuple[Path, Mapping[str, Any]]]:
+    """(file, its services) for each included file, depth first, then for `path` itself. A
+    service defined by two of them is refused, as compose refuses it."""
+    if path.resolve() in seen:
+        cycle = " -> ".join(p.name for p in (*seen, path))
+        raise ComposeError(f"{path}: `include` goes round in a circle ({cycle}); break the cycle")
+    loaded: list[tuple[Path, Mapping[str, Any]]] = []
+    for included in include_files(document, path, env):
+        loaded += _with_includes(included, load_document(included), env, (*seen, path.resolve()))
+    own = services_of(document, path)
+    owners: dict[str, Path] = {}
+    for source, services in [*loaded, (path, own)]:
+        for name in services:
+            if name in owners and owners[name] != source:
+                raise ComposeError(
+                    f"{path}: service {name!r} is defined both in {owners[name]} and in {source}, "
+                    "which compose refuses for an included file; rename one of them"
+                )
+            owners[name] = source
+    return [*loaded, (path, own)]
 
 
 # --- interpolation --------------------------------------------------------------------------------
@@ -379,6 +304,21 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
         )
 
     return _TEMPLATE.sub(replace, text)
+
+
+_REFERENCE = re.compile(rf"\$\$|\$\{{?(?P<name>{_NAME})", re.IGNORECASE | re.ASCII)
+
+
+def variables_in(value: Any) -> set[str]:
+    """The names of the variables that strings inside `value` (a compose file's services, say)
+    interpolate, defaults' own references included; `$$` is no reference."""
+    if isinstance(value, str):
+        return {m.group("name") for m in _REFERENCE.finditer(value) if m.group("name")}
+    if isinstance(value, dict):
+        return set().union(*(variables_in(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(variables_in(v) for v in value))
+    return set()
 
 
 # --- published ports -----------------------------------------------------------------------------
@@ -568,7 +508,7 @@ def _list_setting(value: Any) -> tuple[list[Any], bool]:
     """A list-valued setting and whether it replaces (rather than extends) earlier values."""
     if value is RESET:
         return [], True
-    if isinstance(value, _Override):
+    if isinstance(value, Override):
         items, _ = _list_setting(value.value)
         return items, True
     if value is None:
@@ -586,14 +526,14 @@ def _read_service(
     mappings: list[_PortEntry] = []
     for index, entry in enumerate(entries):
         try:
-            mappings.extend(_parse_entry(_plain(entry), env))
+            mappings.extend(_parse_entry(plain(entry), env))
         except ComposeError as exc:
             raise ComposeError(
                 f"{path}: services.{name}.ports[{index}]: {exc}", variable=exc.variable
             ) from None
         except ValueError as exc:
             raise ComposeError(
-                f"{path}: services.{name}.ports[{index}] {_plain(entry)!r} is not a valid port "
+                f"{path}: services.{name}.ports[{index}] {plain(entry)!r} is not a valid port "
                 f"mapping ({exc}); write it as [IP:]HOST:CONTAINER[/PROTOCOL], e.g. 8080:80"
             ) from None
     raw_profiles, replace_profiles = _list_setting(body.get("profiles"))
@@ -618,20 +558,36 @@ def _resolve(
     services: Mapping[str, Any],
     path: Path,
     env: Mapping[str, str],
-    chain: tuple[tuple[Path, str], ...] = (),
+    chain: _Chain = (),
 ) -> _ServicePorts:
     """Service `name` of the file at `path`, with its `extends` chain applied (compose resolves
     `extends` inside each file, before files are merged)."""
+    body = services[name]
+    body = body.value if isinstance(body, Override) else body
+    body = body or {}
+    own = _read_service(name, body, path, env)
+    if plain(body.get("extends")) is None:
+        return own
+    base_name, base_path, base_services = _extends_target(name, body, services, path, env, chain)
+    base = _resolve(base_name, base_services, base_path, env, (*chain, (path, name)))
+    merged = _merge(base, own)
+    # What extends produced is this file's definition: it still merges with earlier files.
+    return _ServicePorts(merged.mappings, merged.profiles, own.replace_ports, own.replace_profiles)
+
+
+def _extends_target(
+    name: str,
+    body: Mapping[str, Any],
+    services: Mapping[str, Any],
+    path: Path,
+    env: Mapping[str, str],
+    chain: _Chain,
+) -> tuple[str, Path, Mapping[str, Any]]:
+    """(service, file, that file's services) that service `name` of `path` extends."""
     if (path, name) in chain:
         cycle = " -> ".join(n for _, n in (*chain, (path, name)))
         raise ComposeError(f"{path}: `extends` goes round in a circle ({cycle}); break the cycle")
-    body = services[name]
-    body = body.value if isinstance(body, _Override) else body
-    body = body or {}
-    own = _read_service(name, body, path, env)
-    extends = _plain(body.get("extends"))
-    if extends is None:
-        return own
+    extends = plain(body.get("extends"))
     if isinstance(extends, str):
         base_name, base_file = extends, None
     elif isinstance(extends, dict) and isinstance(extends.get("service"), str):
@@ -645,16 +601,13 @@ def _resolve(
     base_path, base_services = path, services
     if base_file is not None:
         base_path = path.parent / interpolate(str(base_file), env)
-        base_services = _services_of(_load_document(base_path), base_path)
+        base_services = services_of(load_document(base_path), base_path)
     if base_name not in base_services or base_services[base_name] is RESET:
         raise ComposeError(
             f"{path}: services.{name} extends {base_name!r}, which {base_path} does not define; "
             "fix the name or the file"
         )
-    base = _resolve(base_name, base_services, base_path, env, (*chain, (path, name)))
-    merged = _merge(base, own)
-    # What extends produced is this file's definition: it still merges with earlier files.
-    return _ServicePorts(merged.mappings, merged.profiles, own.replace_ports, own.replace_profiles)
+    return base_name, base_path, base_services
 
 
 def _active_profiles(env: Mapping[str, str]) -> set[str]:
@@ -674,22 +627,23 @@ def published_ports(
     a bare container port or `0` (Docker picks a random host port) and a host range mapped to one
     container port (Docker picks any free port of the range). Only the settings this needs are
     interpolated, so an unset `${X:?}` elsewhere in a file does not stop a port check.
-    `extends` is followed (also into other files); top-level `include:` is not.
+    `extends` is followed (also into other files), and so is `include:` (include_files).
     Raises ComposeError naming the file and the entry when something cannot be read. `texts`
     gives the content of files about to be written (the wizard's planned override).
     """
     merged: dict[str, _ServicePorts] = {}
     for path in files:
-        services = _services_of(_load_document(path, (texts or {}).get(path)), path)
-        for name, body in services.items():
-            if body is RESET:
-                merged.pop(name, None)
-                continue
-            definition = _resolve(name, services, path, env)
-            if isinstance(body, _Override) or name not in merged:
-                merged[name] = definition
-            else:
-                merged[name] = _merge(merged[name], definition)
+        document = load_document(path, (texts or {}).get(path))
+        for source, services in _with_includes(path, document, env):
+            for name, body in services.items():
+                if body is RESET:
+                    merged.pop(name, None)
+                    continue
+                definition = _resolve(name, services, source, env)
+                if isinstance(body, Override) or name not in merged:
+                    merged[name] = definition
+                else:
+                    merged[name] = _merge(merged[name], definition)
 
     active = _active_profiles(env)
     result: list[PublishedPort] = []

@@ -23,6 +23,7 @@ from wizard.stack.compose import (
     OWN_OVERRIDE_NAMES,
     ComposeError,
     find_base_file,
+    merge_services,
     services_of_text,
 )
 from wizard.stack.profile import Profile, Role, profile
@@ -246,16 +247,18 @@ def contract_files(root: Path, compose_file: str) -> tuple[Path | None, Path | N
     return base_file, own, files
 
 
-def load_stack(root: Path, compose_file: str = "") -> Stack:
-    """Read the contract's files once (`compose_file`: COMPOSE_FILE from .env). Raises InputError
-    naming each file that cannot be read."""
+def load_stack(root: Path, env: Mapping[str, str]) -> Stack:
+    """Read the contract's files once (`env`: .env's values; COMPOSE_FILE names the files, and
+    the include paths are interpolated with the shell's variables first, as compose does).
+    Raises InputError naming each file that cannot be read."""
+    compose_file = env.get("COMPOSE_FILE", "")
     base_file, own_override, files = contract_files(root, compose_file)
     problems: list[str] = []
     texts: dict[Path, str] = {}
     services: dict[str, Any] = {}
     for path in files:
         try:
-            texts[path], found = services_of_text(path)
+            texts[path], found = services_of_text(path, {**env, **os.environ})
         except ComposeError as exc:
             problems.append(str(exc))
             continue
@@ -291,21 +294,48 @@ def stack_of(
     )
 
 
-def merge_services(base: Mapping[str, Any], later: Mapping[str, Any]) -> dict[str, Any]:
-    """Services of two compose files as the contract sees them: a later file's lists add to the
-    earlier ones (ports, volumes), its mappings merge, its other values win."""
-    merged = dict(base)
-    for name, body in later.items():
-        merged[name] = _merge_values(merged[name], body) if name in merged else body
-    return merged
+# The .env template's comments that depend on the stack: what it says when the base file has
+# its own PostgreSQL (docker-compose.postgres.yml is then not used), and the defaults it names.
+_OWN_POSTGRES_COMMENTS = (
+    (
+        "# relative to this directory: the stack's base files, docker-compose.postgres.yml when "
+        "the bundled\n# PostgreSQL is used, and docker-compose.override.yml (written by the "
+        "wizard).\n",
+        "# relative to this directory: the stack's base files (its own PostgreSQL among them) "
+        "and\n# docker-compose.override.yml (written by the wizard).\n",
+    ),
+    (
+        "# Where PostgreSQL runs: bundled (a container of this stack, docker-compose.postgres.yml)"
+        " or\n",
+        "# Where PostgreSQL runs: bundled (the stack's own postgres service) or\n",
+    ),
+)
+_DEFAULT_COMMENT = re.compile(r"(?m)^(# [^\n]*Default: )([^\n]*?)(\.\n(?:#[^\n]*\n)*)(\w+)=")
 
 
-def _merge_values(earlier: Any, later: Any) -> Any:
-    if isinstance(earlier, dict) and isinstance(later, dict):
-        merged = dict(earlier)
-        for key, value in later.items():
-            merged[key] = _merge_values(earlier[key], value) if key in earlier else value
-        return merged
-    if isinstance(earlier, list) and isinstance(later, list):
-        return [*earlier, *later]
-    return later
+def env_comments(template: str, services: Mapping[str, Any]) -> str:
+    """The .env template with the comments that depend on the stack saying what this one does:
+    the defaults of POSTGRES_DB/POSTGRES_USER its base gives, and no docker-compose.postgres.yml
+    where the base has its own PostgreSQL."""
+    defaults = variable_defaults(services)
+    if profile().postgres_service in services:
+        for generic, own in _OWN_POSTGRES_COMMENTS:
+            template = template.replace(generic, own)
+
+    def default(match: re.Match[str]) -> str:
+        key = match.group(4)
+        if key in dict(_DEFAULTED_ANSWERS) and defaults.get(key):
+            return f"{match.group(1)}{defaults[key]}{match.group(3)}{key}="
+        return match.group(0)
+
+    return _DEFAULT_COMMENT.sub(default, template)
+
+
+def is_contract_comment(line: str) -> bool:
+    """True for a comment line `env_comments` may write (the template's own, in another form)."""
+    own = {line for _, text in _OWN_POSTGRES_COMMENTS for line in text.splitlines()}
+    return line in own or any(
+        line.startswith(prefix)
+        for prefix in ("# Name of the database the stack uses. Default: ",
+                       "# Role (user) the stack connects as. Default: ")
+    )  # fmt: skip

@@ -238,16 +238,25 @@ def print_text(text: str) -> None:
     sys.stdout.flush()
 
 
-def render(result: Result, json_output: bool, ui: UI | None = None) -> None:
+def render(
+    result: Result, json_output: bool, ui: UI | None = None, *, only_errors: bool = False
+) -> None:
     """The one place a command's result is printed (wizard/result.py says where each part goes).
-    With --json the object stands for the table: no table is printed, only the messages (on
-    stderr, the run's log)."""
-    from wizard.result import ChecksTable, ListTable, ReviewTable
+    With --json the object stands for the table: no table is printed, and the messages go to
+    stderr (the run's log); with `only_errors` (check, show) only errors do, and the warnings
+    go into the object as `warnings`."""
+    from wizard.result import ChecksTable, ListTable, MessageKind, ReviewTable
 
     ui = ui or UI()
+    messages, table = result.messages, result.table
     if json_output:
-        print_json(result.data)
-        for kind, text in result.messages:
+        data, messages = result.data, result.messages
+        if only_errors:
+            warnings = [text for kind, text in messages if kind is MessageKind.WARN]
+            data = {**data, "warnings": warnings} if warnings else data
+            messages = [(kind, text) for kind, text in messages if kind is MessageKind.PROBLEM]
+        print_json(data)
+        for kind, text in messages:
             ui.say(kind, text)
         return
     table = result.table

@@ -18,6 +18,7 @@ from wizard.config.settings import SETTINGS
 from wizard.files.writer import PlannedFile
 from wizard.plan.model import Plan
 from wizard.result import Row
+from wizard.stack.contract import is_contract_comment
 from wizard.stack.envfile import EnvEntry, EnvParseError, export_prefix, parse_env
 from wizard.stack.profile import profile
 
@@ -180,7 +181,11 @@ def _redacted_comments(chunk: str) -> str:
     out: list[str] = []
     for line in chunk.splitlines(keepends=True):
         body = line.rstrip("\r\n")
-        if body.lstrip("\ufeff \t").startswith("#") and body not in known:
+        if (
+            body.lstrip("\ufeff \t").startswith("#")
+            and body not in known
+            and not is_contract_comment(body)
+        ):
             line = REDACTED_COMMENT + line[len(body) :]
         out.append(line)
     return "".join(out)

@@ -127,7 +127,7 @@ def _capitalized(what: str) -> str:
 def _typed_twice(s: Session, what: str, rule: prompter.Validator) -> str:
     while True:
         first = prompter.secret(f"{_capitalized(what)} (hidden)", validate=rule)
-        second = prompter.secret(f"{_capitalized(what)} again")
+        second = prompter.secret(f"{_capitalized(what)} again (hidden)")
         if first == second:
             return first
         # Caught here, not by a validator: the second prompt cannot see the first answer's text.

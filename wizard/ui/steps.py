@@ -49,6 +49,10 @@ def step_deployment(s: Session) -> None:
         return
     detection = s.detect_gpus()
     s.ui.info(f"GPU detection: {detection.summary()}")
+    from wizard.host.docker import DockerState, docker_status
+
+    docker = docker_status()
+    (s.ui.info if docker.state is DockerState.READY else s.ui.warn)(f"Docker: {docker.message}")
     gpu_label = "GPU: run the models on NVIDIA GPUs"
     if not detection.available:
         gpu_label += " (none detected here; choose only if this host will have one)"
