@@ -74,6 +74,30 @@ def run_wizard(
     )
 
 
+# The stand-in of the stack's own docker-compose.yml (see its header).
+STACK_COMPOSE = REPO / "tests" / "stack" / "docker-compose.yml"
+
+
+def stack_project(root: Path) -> Path:
+    """A deployment directory `root`/semantik holding the stack's compose file and docs/."""
+    project = root / "semantik"
+    project.mkdir()
+    (project / "docker-compose.yml").write_bytes(STACK_COMPOSE.read_bytes())
+    (project / "docs").mkdir()
+    return project
+
+
+def setup_ok(project: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """Non-interactive setup (no database or port check) that must succeed: its output."""
+    run = run_wizard(
+        ["setup", "--non-interactive", "--skip-db-check", "--skip-port-check", *args],
+        cwd=project,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout + run.stderr
+
+
 # Ctrl-C must raise KeyboardInterrupt in the wizard, and SIGTERM reach its handler, even when this
 # test process runs with a signal ignored (a background job of a shell without job control), which
 # a child would inherit.

@@ -162,6 +162,8 @@ def _write(request: Request, plan: Plan, ui: UI) -> Outcome:
             plan = make_plan(plan.project, resolved)
         for directory in resolved.create_dirs:
             _create_directory(directory, created)
+        if resolved.create_model_cache is not None:
+            _create_directory(resolved.create_model_cache, created, what="model cache")
         written = write_files(request.project_dir, plan.files, expected=plan.project.read)
         return Outcome(plan, written, dry_run=False)
     except BaseException as exc:
@@ -192,7 +194,7 @@ def _on_disk(project: Project, files: tuple[PlannedFile, ...]) -> bool:
         return False
 
 
-def _create_directory(path: Path, created: list[Path]) -> None:
+def _create_directory(path: Path, created: list[Path], what: str = "document directory") -> None:
     """`mkdir -p path`, adding each directory it creates to `created` as it goes. Raises
     CheckFailed, naming the directory and the reason, when one cannot be created."""
     missing: list[Path] = []
@@ -211,8 +213,7 @@ def _create_directory(path: Path, created: list[Path]) -> None:
             created.append(directory)
     except OSError as exc:
         raise CheckFailed(
-            f"The document directory {path} could not be created: {exc.strerror or exc}."
-            "\nNothing was written."
+            f"The {what} {path} could not be created: {exc.strerror or exc}.\nNothing was written."
         ) from None
 
 
