@@ -5,6 +5,7 @@ back with the real `docker-compose config`."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,10 @@ def test_each_model_setting_reaches_every_service_that_reads_it(stack: Path) -> 
         "0.5",
     )
 
-    assert (stack / "hf cache").is_dir()  # created: Docker would make it root's
+    cache = stack / "hf cache"
+    assert cache.is_dir()  # created: Docker would make it root's
+    if os.geteuid() == 0:  # made the containers' (1000:1000), who download into it
+        assert (cache.stat().st_uid, cache.stat().st_gid) == (1000, 1000)
     values = read_env(stack)
     assert values["ENABLE_LOCAL_LLM"] == "false"  # a CPU deployment runs no local LLM
     services = compose_config(stack)["services"]
@@ -76,6 +80,17 @@ def test_each_model_setting_reaches_every_service_that_reads_it(stack: Path) -> 
     again = read_env(stack)
     for key in ("DEFAULT_EMBEDDING_MODEL", "DEFAULT_QUANTIZATION", "HF_CACHE_DIR"):
         assert again[key] == values[key]
+
+
+def test_model_settings_in_the_json_report(stack: Path) -> None:
+    run = run_wizard(
+        ["setup", "--non-interactive", "--skip-port-check", "--doc-dir", "docs", "--json"],
+        cwd=stack,
+    )
+    settings = json.loads(run.stdout)["settings"]
+    assert settings["gpu_memory_max"] == 0.9 and settings["offline"] is False
+    assert settings["environment"] == "production"
+    assert settings["secrets"]["INTERNAL_API_KEY"].startswith("•••••••• (64 characters")
 
 
 def test_model_settings_from_the_environment_and_the_answers_file(stack: Path) -> None:
@@ -176,3 +191,17 @@ def test_check_compares_the_hosts_memory_with_the_reservations(stack: Path) -> N
     [memory, *_] = checks(stack)["host resources"]
     assert memory["status"] == "warn"
     assert "less than the 100001.0 GiB the services reserve" in memory["detail"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_check_warns_about_a_model_cache_the_containers_cannot_write(stack: Path) -> None:
+    setup(stack, "--doc-dir", "docs")
+    cache = stack / "models"
+    os.chown(cache, 0, 0)
+    cache.chmod(0o755)
+
+    [warning] = [r for r in checks(stack)["host resources"] if r["status"] == "warn"]
+    assert warning["detail"] == (
+        f"model cache {cache}: the stack's containers run as 1000:1000 and cannot write there, "
+        f"so no model can be downloaded; run sudo chown -R 1000:1000 {cache}"
+    )

@@ -4,9 +4,22 @@ cache and Docker's data live."""
 
 from __future__ import annotations
 
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
 from wizard.config.embedding import cache_path, model_size, model_snapshot
 from wizard.config.model import PostgresMode
-from wizard.host.capacity import DOCKER_DATA, free_space, gigabytes, host_memory, memory_asked
+from wizard.host.capacity import (
+    DOCKER_DATA,
+    free_space,
+    gigabytes,
+    host_memory,
+    memory_asked,
+    writable_by,
+)
+from wizard.host.documents import container_user
 from wizard.plan.model import Plan
 from wizard.result import CheckRow, Status
 
@@ -52,6 +65,22 @@ def memory_row(plan: Plan) -> CheckRow:
     )
 
 
+def _cache_writable(cache: Path, env: Mapping[str, str]) -> list[CheckRow]:
+    """The services download models into the cache as the containers' UID:GID."""
+    uid, gid = container_user(env)
+    if writable_by(cache, uid, gid) is not False:
+        return []  # writable, or not there yet (setup creates it)
+    return [
+        CheckRow(
+            ROW,
+            Status.WARN,
+            f"model cache {cache}: the stack's containers run as {uid}:{gid} and cannot write "
+            f"there, so no model can be downloaded; run sudo chown -R {uid}:{gid} "
+            f"{shlex.quote(str(cache))}",
+        )
+    ]
+
+
 def disk_rows(plan: Plan) -> list[CheckRow]:
     values = plan.config.values
     cache = cache_path(str(values.get("model_cache") or "./models"), plan.project.root)
@@ -69,6 +98,7 @@ def disk_rows(plan: Plan) -> list[CheckRow]:
             ))  # fmt: skip
         else:
             rows.append(CheckRow(ROW, Status.OK, f"model cache {cache}: {gigabytes(free)} free"))
+    rows += _cache_writable(cache, {**plan.project.env, **os.environ})
     docker_free = free_space(DOCKER_DATA)
     if docker_free is not None:
         status = Status.WARN if docker_free < MIN_DOCKER_FREE else Status.OK

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -163,7 +163,7 @@ def _write(request: Request, plan: Plan, ui: UI) -> Outcome:
         for directory in resolved.create_dirs:
             _create_directory(directory, created)
         if resolved.create_model_cache is not None:
-            _create_directory(resolved.create_model_cache, created, what="model cache")
+            _create_model_cache(resolved.create_model_cache, created, plan.project.env)
         written = write_files(request.project_dir, plan.files, expected=plan.project.read)
         return Outcome(plan, written, dry_run=False)
     except BaseException as exc:
@@ -215,6 +215,17 @@ def _create_directory(path: Path, created: list[Path], what: str = "document dir
         raise CheckFailed(
             f"The {what} {path} could not be created: {exc.strerror or exc}.\nNothing was written."
         ) from None
+
+
+def _create_model_cache(path: Path, created: list[Path], env: Mapping[str, str]) -> None:
+    """The model cache, made writable by the containers' UID:GID, which download models into
+    it (Docker would create a missing one owned by root)."""
+    from wizard.host.documents import container_user
+
+    _create_directory(path, created, what="model cache")
+    if os.geteuid() == 0 and path in created:
+        uid, gid = container_user({**env, **os.environ})
+        os.chown(path, uid, gid)
 
 
 def _apply_password_rotation(

@@ -77,5 +77,17 @@ def free_space(path: Path) -> int | None:
     return None
 
 
+def writable_by(path: Path, uid: int, gid: int) -> bool | None:
+    """Whether `uid`:`gid` may create files in directory `path`, judged on its permission bits
+    (the stack's containers drop every capability, so even uid 0 obeys them); None when `path`
+    cannot be examined."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    shift = 6 if info.st_uid == uid else 3 if info.st_gid == gid else 0
+    return (info.st_mode >> shift) & 0o3 == 0o3  # write and search
+
+
 def gigabytes(size: int) -> str:
     return f"{size / (1 << 30):.1f} GiB"
