@@ -76,6 +76,10 @@ def test_each_model_setting_reaches_every_service_that_reads_it(stack: Path) -> 
     assert vecpipe["ENABLE_LOCAL_LLM"] == "false"
     assert vecpipe["GPU_MEMORY_MAX_PERCENT"] == "0.5"
 
+    shown = run_wizard(["show"], cwd=stack, env={"COLUMNS": "200"}).stdout
+    [row] = [line for line in shown.splitlines() if "Quantization" in line]
+    assert "int8 (a CPU deployment runs float32: the stack applies it on a GPU only)" in row
+
     setup(stack)  # a re-run keeps every one
     again = read_env(stack)
     for key in ("DEFAULT_EMBEDDING_MODEL", "DEFAULT_QUANTIZATION", "HF_CACHE_DIR"):

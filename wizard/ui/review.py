@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 
 from wizard.config.answers import Source
+from wizard.config.embedding import Quantization
 from wizard.config.envkeys import ENV_KEYS, SECRET_ENV_KEYS
 from wizard.config.model import Deployment, PostgresMode
 from wizard.config.resolve import Resolved
@@ -82,6 +83,10 @@ def _shown(setting: Setting, resolved: Resolved, before: Mapping[str, str]) -> s
     ):
         # Kept from an install without the key: what compose has given the services so far.
         value += f" (as until now: .env has no {setting.env_key}, compose's default)"
+    config = resolved.config
+    on_cpu = config.deployment is not Deployment.GPU
+    if setting.key == "quantization" and on_cpu and value != Quantization.FLOAT32:
+        value += " (a CPU deployment runs float32: the stack applies it on a GPU only)"
     return value
 
 
