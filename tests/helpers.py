@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -73,6 +72,30 @@ def run_wizard(
     return subprocess.CompletedProcess(
         run.args, run.returncode, run.stdout.decode("utf-8"), run.stderr.decode("utf-8")
     )
+
+
+# The stand-in of the stack's own docker-compose.yml (see its header).
+STACK_COMPOSE = REPO / "tests" / "stack" / "docker-compose.yml"
+
+
+def stack_project(root: Path) -> Path:
+    """A deployment directory `root`/semantik holding the stack's compose file and docs/."""
+    project = root / "semantik"
+    project.mkdir()
+    (project / "docker-compose.yml").write_bytes(STACK_COMPOSE.read_bytes())
+    (project / "docs").mkdir()
+    return project
+
+
+def setup_ok(project: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """Non-interactive setup (no database or port check) that must succeed: its output."""
+    run = run_wizard(
+        ["setup", "--non-interactive", "--skip-db-check", "--skip-port-check", *args],
+        cwd=project,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout + run.stderr
 
 
 # Ctrl-C must raise KeyboardInterrupt in the wizard, and SIGTERM reach its handler, even when this
@@ -272,12 +295,3 @@ def run_as(uid: int, gid: int, job: Callable[[], Any]) -> Any:
     os.waitpid(child, 0)
     assert output, "the unprivileged child reported nothing"
     return json.loads(output)
-
-
-def stack_project(tmp_path: Path) -> Path:
-    """A deployment directory holding the real stack's compose file and a `docs` directory."""
-    project = tmp_path / "semantik"
-    project.mkdir()
-    shutil.copy(REPO / "tests" / "stack" / "docker-compose.yml", project / "docker-compose.yml")
-    (project / "docs").mkdir()
-    return project

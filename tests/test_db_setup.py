@@ -699,9 +699,9 @@ def interactive(project: Path, *script: str | Expect, **flags: Any) -> Driven[Ou
     return drive(lambda: run(request, UI()), *script, timeout=30)
 
 
-STEP_1 = ENTER  # CPU (no GPU here)
+STEP_1 = ENTER * 2  # CPU (no GPU here), keep the models
 EXTERNAL = DOWN + ENTER
-STEP_4 = ENTER * 4  # generate the JWT secret, token lifetime, log level, bind address
+STEP_4 = ENTER * 5  # generate the JWT secret, token lifetime, log level, bind address, production
 WRITE = ENTER
 
 

@@ -60,6 +60,7 @@ WIZARD_KEYS = [
     "REDIS_PASSWORD",
     "QDRANT_API_KEY",
     "CONNECTOR_SECRETS_KEY",
+    "INTERNAL_API_KEY",
 ]
 # Recognisable text that must never show up in an error message.
 SECRET = "Zq9SecretMarker"
@@ -387,6 +388,7 @@ VALUES = {
     "REDIS_PASSWORD": "cd" * 32,
     "QDRANT_API_KEY": "ef" * 32,
     "CONNECTOR_SECRETS_KEY": "q3Vb0mN1kE5yL8sT2wX6zA9cF4hJ7pR0uI3oK6lM1nQ=",
+    "INTERNAL_API_KEY": "12" * 32,
 }
 
 

@@ -31,9 +31,9 @@ from wizard.ui.review import mask
 FAKEBIN = Path(__file__).parent / "fakebin"
 
 # The default path through each step, one key per prompt.
-STEP_1 = ENTER  # deployment type
+STEP_1 = ENTER * 2  # deployment type, keep the models
 STEP_2 = ENTER + ENTER + ENTER  # bundled, host port, generate the password
-STEP_4 = ENTER * 4  # generate the JWT secret, token lifetime, log level, bind address
+STEP_4 = ENTER * 5  # generate the JWT secret, token lifetime, log level, bind address, production
 WRITE = ENTER  # review: "Write the configuration" is the default
 # Review choices in order: write, change step 1..4, cancel.
 CHANGE_STEP = {number: down(number) + ENTER for number in (1, 2, 3, 4)}
@@ -154,7 +154,7 @@ def test_gpu_is_the_default_when_a_gpu_is_detected(
 
 @pytest.mark.usefixtures("one_gpu")
 def test_cpu_can_be_chosen_when_a_gpu_is_detected(project: Path, docs: Path) -> None:
-    setup(project, UP + ENTER, STEP_2, step_3(docs), STEP_4, WRITE)
+    setup(project, UP + ENTER + ENTER, STEP_2, step_3(docs), STEP_4, WRITE)
 
     assert env(project)["USE_GPU"] == "false"
 
@@ -168,11 +168,91 @@ def test_cpu_is_the_default_without_a_gpu(project: Path, docs: Path) -> None:
 def test_gpu_can_be_chosen_for_a_host_that_will_have_one(
     project: Path, docs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    driven = setup(project, DOWN + ENTER, STEP_2, step_3(docs), STEP_4, WRITE)
+    driven = setup(project, DOWN + ENTER + ENTER, STEP_2, step_3(docs), STEP_4, WRITE)
 
     assert env(project)["USE_GPU"] == "true"
     assert "none detected here; choose only if this host will have one" in driven.screen
     assert "GPU detection: nvidia-smi not found" in capsys.readouterr().err
+
+
+def test_changing_the_models_on_a_cpu_host(
+    project: Path, docs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup(
+        project,
+        ENTER,  # CPU
+        DOWN + ENTER,  # Change the model settings
+        DOWN + ENTER,  # Qwen/Qwen3-Embedding-4B
+        DOWN + ENTER,  # int8, below the default float16
+        replace("hf-cache"),
+        DOWN + ENTER,  # offline on: the cache is empty, so it stays off
+        STEP_2,
+        step_3(docs),
+        ENTER * 4,
+        ENTER,  # production
+        WRITE,
+    )
+
+    values = env(project)
+    assert values["DEFAULT_EMBEDDING_MODEL"] == "Qwen/Qwen3-Embedding-4B"
+    assert values["DEFAULT_QUANTIZATION"] == "int8"
+    assert values["HF_CACHE_DIR"] == "./hf-cache"
+    assert values["HF_HUB_OFFLINE"] == "false"
+    assert values["ENABLE_LOCAL_LLM"] == "false"
+    assert (project / "hf-cache").is_dir()
+    err = capsys.readouterr().err
+    assert "the stack loads the model in float32 whatever is chosen" in err
+    assert f"Model cache {project / 'hf-cache'}: " in err and " GB free." in err
+    assert "Offline mode stays off" in err and "holds no copy of Qwen/Qwen3-Embedding-4B" in err
+
+
+@pytest.mark.usefixtures("one_gpu")
+def test_another_model_and_the_gpu_questions(project: Path, docs: Path) -> None:
+    setup(
+        project,
+        ENTER,  # GPU, detected
+        DOWN + ENTER,  # Change the model settings
+        UP + ENTER,  # Another Hugging Face model (the last choice)
+        typed("not a model id"),
+        Expect("model id: 'not a model id' is not a Hugging Face model id"),
+        CTRL_U + typed("BAAI/bge-small-en-v1.5"),
+        ENTER,  # float16
+        ENTER,  # ./models
+        ENTER,  # offline off
+        DOWN + ENTER,  # local LLM off
+        replace("2"),
+        replace("0.6"),
+        STEP_2,
+        step_3(docs),
+        ENTER * 4,
+        ENTER,
+        WRITE,
+    )
+
+    values = env(project)
+    assert values["DEFAULT_EMBEDDING_MODEL"] == "BAAI/bge-small-en-v1.5"
+    assert values["ENABLE_LOCAL_LLM"] == "false"
+    assert values["GPU_MEMORY_MAX_PERCENT"] == "0.6"
+
+
+def test_development_on_every_interface_is_warned_about(
+    project: Path, docs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup(
+        project,
+        ENTER * 2,
+        STEP_2,
+        step_3(docs),
+        ENTER * 3,  # JWT secret, lifetime, log level
+        DOWN + ENTER,  # 0.0.0.0
+        DOWN + ENTER,  # development
+        WRITE,
+    )
+
+    values = env(project)
+    assert values["ENVIRONMENT"] == "development"
+    assert not values.get("INTERNAL_API_KEY")
+    assert "Development mode on 0.0.0.0" in capsys.readouterr().err
 
 
 # --- step 2 --------------------------------------------------------------------------------------
@@ -453,6 +533,7 @@ def test_security_own_jwt_secret_lifetime_log_level_and_open_bind_address(
         replace("60"),
         UP + ENTER,  # DEBUG, above the default INFO
         DOWN + ENTER,  # 0.0.0.0
+        ENTER,  # production
         WRITE,
     )
 
@@ -484,6 +565,7 @@ def test_bind_address_can_be_another_address_of_this_host(
         typed("localhost"),
         Expect("bind address: 'localhost' is not an IP address"),
         replace(address),
+        ENTER,  # production
         WRITE,
     )
 
@@ -525,12 +607,13 @@ def test_review_goes_back_to_step_4_and_keeps_the_secret_entered(project: Path, 
         STEP_2,
         step_3(docs),
         DOWN + ENTER + typed(JWT_SECRET) + typed(JWT_SECRET),
-        ENTER * 3,  # lifetime, log level, bind address
+        ENTER * 4,  # lifetime, log level, bind address, environment
         CHANGE_STEP[4],
         ENTER,  # the JWT secret: the default keeps the one just entered
         ENTER,  # lifetime
         DOWN + ENTER,  # WARNING
         ENTER,  # bind address
+        ENTER,  # environment
         WRITE,
     )
 
@@ -543,7 +626,7 @@ def test_review_goes_back_to_step_4_and_keeps_the_postgres_password_generated_in
     project: Path, docs: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # the review table on one line a row
-    setup(project, STEP_1, STEP_2, step_3(docs), STEP_4, CHANGE_STEP[4], ENTER * 4, WRITE)
+    setup(project, STEP_1, STEP_2, step_3(docs), STEP_4, CHANGE_STEP[4], ENTER * 5, WRITE)
 
     # Each review shows the masked password (its length and last 4 characters).
     reviews = capsys.readouterr().err.split("Step 5 of 5")[1:]
@@ -670,6 +753,7 @@ def test_taken_port_suggestion_is_free_where_the_stack_binds(
             step_3(docs),
             ENTER * 3,
             bind_keys,
+            ENTER,  # production
             ENTER,  # "Use another port for PostgreSQL"
             ENTER,  # the suggestion, accepted: it must pass the check that follows
             WRITE,
@@ -784,6 +868,7 @@ def test_whole_interactive_flow_writes_env_and_override(
         project,
         Expect("Deployment type"),
         ENTER,  # GPU, detected
+        ENTER,  # keep the models
         ENTER + replace(str(port)),
         DOWN + ENTER + typed(PASSWORD) + typed(PASSWORD),
         step_3(books, notes),
@@ -791,6 +876,7 @@ def test_whole_interactive_flow_writes_env_and_override(
         replace("90"),
         DOWN + ENTER,  # WARNING, below the default INFO
         ENTER,  # 127.0.0.1
+        ENTER,  # production
         Expect("Write this configuration?"),
         WRITE,
         skip_port_check=False,
@@ -823,7 +909,8 @@ def test_whole_interactive_flow_writes_env_and_override(
         {"type": "bind", "source": str(notes), "target": "/mnt/docs/notes", "read_only": True},
     ]
     gpus = {"resources": {"reservations": {"devices": [ALL_GPUS]}}}
-    tls = {"PGSSLMODE": "${POSTGRES_SSLMODE}"}
+    # The internal API key by reference: its value stays in .env.
+    tls = {"PGSSLMODE": "${POSTGRES_SSLMODE}", "INTERNAL_API_KEY": "${INTERNAL_API_KEY}"}
     assert override(project) == {
         "x-wizard": {
             "documents": [
@@ -835,7 +922,15 @@ def test_whole_interactive_flow_writes_env_and_override(
             # uvicorn, which the web UI's entrypoint hands LOG_LEVEL to, wants lower case.
             "webui": {"volumes": mounts, "environment": {**tls, "LOG_LEVEL": "warning"}},
             "worker": {"volumes": mounts, "environment": tls},
-            "vecpipe": {"environment": tls, "deploy": gpus},
+            "vecpipe": {
+                "environment": {
+                    **tls,
+                    # Read by vecpipe's code; the base passes them to no service.
+                    "ENABLE_LOCAL_LLM": "${ENABLE_LOCAL_LLM}",
+                    "GPU_MEMORY_MAX_PERCENT": "${GPU_MEMORY_MAX_PERCENT}",
+                },
+                "deploy": gpus,
+            },
         },
     }
     assert PASSWORD not in driven.screen and JWT_SECRET not in driven.screen
@@ -884,6 +979,7 @@ EXPECTED_ENV = {
 # Keys up to a prompt of each kind in each step; Ctrl-C is pressed there.
 BEFORE_PROMPT = {
     "step 1 deployment": "",
+    "step 1 models": ENTER,
     "step 2 server": STEP_1,
     "step 2 host port": STEP_1 + ENTER,
     "step 2 password choice": STEP_1 + ENTER * 2,
@@ -896,6 +992,7 @@ BEFORE_PROMPT = {
     "step 4 token lifetime": STEP_1 + STEP_2 + typed("/usr/share") + ENTER * 2,
     "step 4 log level": STEP_1 + STEP_2 + typed("/usr/share") + ENTER * 3,
     "step 4 bind address": STEP_1 + STEP_2 + typed("/usr/share") + ENTER * 4,
+    "step 4 environment": STEP_1 + STEP_2 + typed("/usr/share") + ENTER * 5,
     "step 5 review": STEP_1 + STEP_2 + typed("/usr/share") + ENTER + STEP_4,
 }
 
@@ -957,7 +1054,7 @@ def test_rerun_changing_the_log_level_keeps_the_secrets(project: Path, docs: Pat
     first_install(project, doc_dir=[str(docs)])
     before = (project / ".env").read_text().splitlines()
 
-    setup(project, STEP_1, STEP_2, ENTER, ENTER * 2, down(2) + ENTER, ENTER, WRITE)
+    setup(project, STEP_1, STEP_2, ENTER, ENTER * 2, down(2) + ENTER, ENTER * 2, WRITE)
 
     after = (project / ".env").read_text().splitlines()
     changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
@@ -980,7 +1077,7 @@ def test_rerun_rotating_the_jwt_secret_warns_and_changes_it(
     first_install(project, doc_dir=[str(docs)])
     old = env(project)["JWT_SECRET_KEY"]
 
-    setup(project, STEP_1, STEP_2, ENTER, DOWN + ENTER, ENTER * 3, WRITE)
+    setup(project, STEP_1, STEP_2, ENTER, DOWN + ENTER, ENTER * 4, WRITE)
 
     new = env(project)["JWT_SECRET_KEY"] or ""
     assert new != old and len(new) == 64

@@ -105,7 +105,12 @@ def test_ctrl_d_at_a_text_prompt_cancels_with_exit_130_and_writes_nothing(
     terminal: Terminal = PtyTerminal(env) if kind == "pty" else Tmux(env)
     try:
         terminal.start([str(WIZARD), "setup", "--skip-port-check"], cwd=project)
-        for prompt in ("? Deployment type", "? PostgreSQL server", "? Host port for PostgreSQL"):
+        for prompt in (
+            "? Deployment type",
+            "? Models",
+            "? PostgreSQL server",
+            "? Host port for PostgreSQL",
+        ):
             terminal.expect(prompt)
             terminal.press("Enter")
         terminal.expect("? PostgreSQL password")

@@ -1560,14 +1560,14 @@ def test_interactive_rerun_with_the_rotate_jwt_flag_warns(
     jwt = read_env(project)["JWT_SECRET_KEY"]
     capsys.readouterr()
 
-    # deployment; bundled, port, keep the password; documents done; (the JWT secret is not
-    # asked) lifetime, log level, bind address; write.
+    # deployment, models; bundled, port, keep the password; documents done; (the JWT secret is
+    # not asked) lifetime, log level, bind address, environment; write.
     drive(
         lambda: run(interactive(project, rotate_jwt_secret=True), UI()),
-        ENTER,
+        ENTER * 2,
         ENTER * 3,
         ENTER,
-        ENTER * 3,
+        ENTER * 4,
         ENTER,
     )
 
@@ -1585,13 +1585,13 @@ def test_interactive_rotation_with_the_server_down_offers_keep_or_stop(
     install(project)  # its PostgreSQL host port is closed: the bundled server is not running
     before = files(project)
     capsys.readouterr()
-    # deployment; bundled, port (the password is not asked); documents done; JWT secret,
-    # lifetime, log level, bind address; write; then keep or stop.
+    # deployment, models; bundled, port (the password is not asked); documents done; JWT
+    # secret, lifetime, log level, bind address, environment; write; then keep or stop.
     script = [
-        ENTER,
+        ENTER * 2,
         ENTER * 2,
         ENTER,
-        ENTER * 4,
+        ENTER * 5,
         ENTER,
         ENTER if choice == "keep" else DOWN + ENTER,
     ]

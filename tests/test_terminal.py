@@ -94,6 +94,7 @@ def test_setup_in_a_real_terminal_through_all_five_steps(
 
     start(terminal, project)
     answer("? Deployment type", "Enter")  # CPU: no GPU here
+    answer("? Models", "Enter")  # keep
     answer("? PostgreSQL server", "Enter")  # bundled
     answer("? Host port for PostgreSQL", "C-u", Typed(str(port)), "Enter")
     answer("? PostgreSQL password", "Down", "Enter")  # enter my own
@@ -109,6 +110,7 @@ def test_setup_in_a_real_terminal_through_all_five_steps(
     answer("? Log level", "Enter")
     answer("? Published ports bind to", "Down", "Enter")  # 0.0.0.0
     answer("0.0.0.0 publishes the web UI")
+    answer("? Environment", "Enter")  # production
     answer("? Write this configuration?", "Enter")
 
     assert terminal.exit_status() == 0
@@ -146,6 +148,8 @@ def test_ctrl_c_in_step_2_exits_130_and_writes_nothing(terminal: Terminal, proje
     start(terminal, project, "--skip-port-check")
     terminal.expect("? Deployment type")
     terminal.press("Enter")
+    terminal.expect("? Models")
+    terminal.press("Enter")
     terminal.expect("? PostgreSQL server")
     terminal.press("C-c")
 
@@ -157,6 +161,7 @@ def test_ctrl_c_in_step_2_exits_130_and_writes_nothing(terminal: Terminal, proje
 # (prompt to wait for, keys to press there): the way to each step's first prompt.
 TO_STEP_3 = [
     ("? Deployment type", ["Enter"]),
+    ("? Models", ["Enter"]),
     ("? PostgreSQL server", ["Enter"]),
     ("? Host port for PostgreSQL", ["Enter"]),
     ("? PostgreSQL password", ["Enter"]),
@@ -172,11 +177,12 @@ TO_STEP_5 = [
     ("? Access-token lifetime in minutes", ["Enter"]),
     ("? Log level", ["Enter"]),
     ("? Published ports bind to", ["Enter"]),
+    ("? Environment", ["Enter"]),
 ]
 CTRL_C_AT = {
     "step 1": ([], "? Deployment type"),
     "step 2 hidden password": (
-        [*TO_STEP_3[:3], ("? PostgreSQL password", ["Down", "Enter"])],
+        [*TO_STEP_3[:4], ("? PostgreSQL password", ["Down", "Enter"])],
         "? PostgreSQL password (hidden)",
     ),
     "step 3": (TO_STEP_3, "? Directory with documents to search"),

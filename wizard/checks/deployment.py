@@ -14,7 +14,14 @@ from urllib.parse import unquote, urlsplit
 from wizard.config import document_dirs
 from wizard.config.answers import Answers
 from wizard.config.envkeys import REQUIRED_KEYS
-from wizard.config.model import DatabaseSettings, PostgresMode, loopback_host_warning
+from wizard.config.model import (
+    Config,
+    DatabaseSettings,
+    Environment,
+    PostgresMode,
+    is_loopback,
+    loopback_host_warning,
+)
 from wizard.config.resolve import Resolved, build
 from wizard.errors import InputError
 from wizard.files.project import ENV_NAME, Project
@@ -93,6 +100,7 @@ def plan_rows(plan: Plan) -> list[CheckRow]:
     db = config.database
     if db.mode is PostgresMode.EXTERNAL and (warning := loopback_host_warning(db.host)):
         rows.append(CheckRow("database host", Status.WARN, warning))
+    rows.append(environment_row(project.env, config))
     differences = url_differences(project.env["DATABASE_URL"], config.database)
     if differences:
         rows.append(CheckRow(
@@ -124,6 +132,30 @@ def plan_rows(plan: Plan) -> list[CheckRow]:
     return rows
 
 
+def environment_row(env: Mapping[str, str], config: Config) -> CheckRow:
+    """Production needs INTERNAL_API_KEY (the services refuse to start without it); development
+    shows exceptions in the web UI's error responses, which only this host should see."""
+    environment = config.values.get("environment")
+    if environment == Environment.PRODUCTION:
+        if not env.get("INTERNAL_API_KEY"):
+            return CheckRow(
+                "environment",
+                Status.FAIL,
+                "production, but .env has no INTERNAL_API_KEY: the stack's services refuse to "
+                "start without it; run `wizard setup` to generate it",
+            )
+        return CheckRow("environment", Status.OK, "production, INTERNAL_API_KEY set")
+    address = config.bind_address
+    if not is_loopback(address):
+        return CheckRow(
+            "environment",
+            Status.WARN,
+            f"development on {address}: the web UI's error responses show the exception to "
+            "anyone who can reach it; run `wizard setup --environment production`",
+        )
+    return CheckRow("environment", Status.OK, f"development, published on {address} only")
+
+
 def reach_rows(plan: Plan) -> list[CheckRow]:
     """Does each setting reach a service? Records of the wizard's own (USE_GPU, ...) say so."""
     if plan.project.base_file is None:
@@ -139,6 +171,14 @@ def reach_rows(plan: Plan) -> list[CheckRow]:
             "settings reach",
             Status.OK,
             f"read by no service (records for the wizard and compose): {', '.join(unread)}",
+        ))  # fmt: skip
+    if hand := plan.unread_keys():
+        rows.append(CheckRow(
+            "settings reach",
+            Status.WARN,
+            f"keys added to .env reach no service (no compose file passes them on, and the "
+            f"stack reads no .env of its own): {', '.join(hand)}; remove them, or check the "
+            "spelling",
         ))  # fmt: skip
     return rows
 

@@ -23,6 +23,7 @@ from wizard.checks.deployment import (
 )
 from wizard.checks.docker import docker_row
 from wizard.checks.ports import port_rows
+from wizard.checks.resources import resources_rows
 from wizard.commands.rotation import pending_password, settle_on_disk
 from wizard.config.model import PostgresMode
 from wizard.errors import InputError
@@ -105,6 +106,7 @@ def _rows(project_dir: Path, timeout: int, wait_seconds: float) -> list[CheckRow
     plan = make_plan(project, resolved)
     rows += plan_rows(plan)
     rows.append(docker_row())
+    rows += resources_rows(plan)
     # The database is asked first (its rows still come last): a bundled server's port held by a
     # process that answers as this deployment's database is the stack's own port.
     database, probe = database_rows(project, resolved, timeout, wait_seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,8 @@ def _write(request: Request, plan: Plan, ui: UI) -> Outcome:
                 expected[ENV_NAME] = written_ahead  # this run's own write-ahead
             for directory in plan.resolved.create_dirs:
                 _create_directory(directory, created)
+            if plan.resolved.create_model_cache is not None:
+                _create_model_cache(plan.resolved.create_model_cache, created, plan.project.env)
             written = write_files(request.project_dir, plan.files, expected=expected)
             return Outcome(plan, written, dry_run=False)
     except BaseException:
@@ -211,7 +214,7 @@ def _on_disk(project: Project, files: tuple[PlannedFile, ...]) -> bool:
         return False
 
 
-def _create_directory(path: Path, created: list[Path]) -> None:
+def _create_directory(path: Path, created: list[Path], what: str = "document directory") -> None:
     """`mkdir -p path`, adding each directory it creates to `created` as it goes. Raises
     CheckFailed, naming the directory and the reason, when one cannot be created."""
     missing: list[Path] = []
@@ -230,9 +233,19 @@ def _create_directory(path: Path, created: list[Path]) -> None:
             created.append(directory)
     except OSError as exc:
         raise CheckFailed(
-            f"The document directory {path} could not be created: {exc.strerror or exc}."
-            "\nNothing was written."
+            f"The {what} {path} could not be created: {exc.strerror or exc}.\nNothing was written."
         ) from None
+
+
+def _create_model_cache(path: Path, created: list[Path], env: Mapping[str, str]) -> None:
+    """The model cache, made writable by the containers' UID:GID, which download models into
+    it (Docker would create a missing one owned by root)."""
+    from wizard.host.documents import container_user
+
+    _create_directory(path, created, what="model cache")
+    if os.geteuid() == 0 and path in created:
+        uid, gid = container_user({**env, **os.environ})
+        os.chown(path, uid, gid)
 
 
 def _rotation_failed(

@@ -103,7 +103,7 @@ def settings_json(resolved: Resolved) -> dict[str, Any]:
 
 
 def _json_value(value: Any) -> Any:
-    return value if isinstance(value, int | bool) or value is None else str(value)
+    return value if isinstance(value, int | float | bool) or value is None else str(value)
 
 
 def setup_result(outcome: Outcome) -> Result:

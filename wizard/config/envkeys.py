@@ -50,8 +50,12 @@ def _owned() -> tuple[EnvKey, ...]:
         EnvKey("DOCUMENT_PATH", required=False),
         EnvKey("DOCUMENT_PATHS"),
         EnvKey("JWT_SECRET_KEY", secret=True, answer="jwt_secret"),
-        *(EnvKey(secret.key, secret=True, answer=secret.answer) for secret in stack.secrets),
-        *(EnvKey(setting.env_key, answer=setting.key) for setting in SETTINGS),
+        *(
+            # One generated only in one environment need not be in every .env.
+            EnvKey(secret.key, secret=True, required=not secret.environment, answer=secret.answer)
+            for secret in stack.secrets
+        ),
+        *(EnvKey(s.env_key, required=s.required, answer=s.key) for s in SETTINGS),
     )
     return tuple(replace(key, forms=stack.settings.get(key.name, {})) for key in keys)
 

@@ -60,6 +60,14 @@ class SslMode(StrEnum):
         return self in (SslMode.VERIFY_CA, SslMode.VERIFY_FULL)
 
 
+class Environment(StrEnum):
+    """The stack's ENVIRONMENT: in development the web UI's 500 responses carry the exception's
+    type and message; in production the services refuse to start without INTERNAL_API_KEY."""
+
+    PRODUCTION = "production"
+    DEVELOPMENT = "development"
+
+
 class LogLevel(StrEnum):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -193,6 +201,16 @@ def host_address(bind_address: str) -> str:
     return "::1" if bind_address == "::" else bind_address
 
 
+def is_loopback(address: str) -> bool:
+    """Published on this host only (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
 # --- validation: each returns a problem sentence or None ---------------------------------------
 
 
@@ -272,6 +290,23 @@ def check_jwt_secret(value: str, field_name: str = "JWT secret") -> str | None:
         )
     if weak_secret(value):
         return f"{field_name}: {_WEAK}"
+    return None
+
+
+# The stack's scripts/validate_env.py: INTERNAL_API_KEY and JWT_SECRET_KEY at least 16 characters.
+MIN_STACK_KEY = 16
+
+
+def check_stack_key(value: str, field_name: str) -> str | None:
+    """The rule the stack's entrypoint (scripts/validate_env.py --strict) applies to a key it
+    checks for strength (INTERNAL_API_KEY): at least 16 characters, three kinds or 32+ of two."""
+    if len(value) < MIN_STACK_KEY or weak_secret(value):
+        return (
+            f"{field_name}: is too weak for the stack, whose entrypoint (scripts/validate_env.py "
+            f"--strict) refuses to start with it: use at least {MIN_STACK_KEY} characters mixing "
+            "three of upper case, lower case, digits and symbols, or 32+ characters of two "
+            "(or let the wizard generate one)"
+        )
     return None
 
 

@@ -17,14 +17,17 @@ from wizard.config.answers import Answers, Source
 from wizard.config.collect import BOOL_OPTIONS, Collector, Unreadable, take_secret
 from wizard.config.database import resolve_database
 from wizard.config.documents import resolve_documents
+from wizard.config.embedding import cache_path, model_snapshot, snapshot_hint
 from wizard.config.envkeys import ENV_ANSWERS
 from wizard.config.model import (
     Config,
     Deployment,
     DocumentDir,
+    Environment,
     PostgresMode,
     check_fernet_key,
     check_jwt_secret,
+    check_stack_key,
     check_url_safe_secret,
     generate_fernet_key,
     generate_secret,
@@ -54,6 +57,9 @@ def existing_answers(
     values: dict[str, Any] = {
         answer: env[key] for key, answer in ENV_ANSWERS.items() if env.get(key, "") != ""
     }
+    if env and "ENVIRONMENT" not in env:
+        # compose's default in the stack's file: an install without the key runs in development.
+        values["environment"] = Environment.DEVELOPMENT.value
     if "USE_GPU" in env:
         flag, problem = parse_bool(env["USE_GPU"], "USE_GPU")
         if problem:
@@ -101,6 +107,9 @@ class Resolved:
     # The stack's secrets replaced in this run (.env keys), and the placeholders replaced.
     rotated: frozenset[str] = frozenset()
     replaced_placeholders: tuple[str, ...] = ()
+    # The model cache directory, when it does not exist yet: setup creates it (Docker would
+    # create it owned by root, which the services' user cannot write to).
+    create_model_cache: Path | None = None
 
     @property
     def password_changed(self) -> bool:
@@ -131,6 +140,7 @@ def build(
     deployment = c.take("deployment", parse_choice, Deployment)
     values = {setting.key: c.take(setting.key, setting.parse) for setting in SETTINGS}
     db_timeout = c.take("db_timeout", parse_db_timeout)
+    model_cache = _check_models(c, deployment, values, cwd)
     gpu_ids = _gpu_ids(c)
     database, previous_password = resolve_database(c, options, cwd)
     placeholders = _placeholders(c)
@@ -142,7 +152,7 @@ def build(
         options["rotate_jwt_secret"] or "JWT_SECRET_KEY" in placeholders,
     )[0]
     rotate = _rotate_keys(c)
-    secrets = _stack_secrets(c, rotate | set(placeholders))
+    secrets = _stack_secrets(c, rotate | set(placeholders), values.get("environment"))
     documents, create_dirs = resolve_documents(
         c, cwd, existing_documents, options["create_doc_dirs"], documents_root
     )
@@ -170,6 +180,7 @@ def build(
         options=options,
         rotated=frozenset(rotate),
         replaced_placeholders=tuple(placeholders),
+        create_model_cache=model_cache,
     )
 
 
@@ -183,22 +194,67 @@ def _placeholders(c: Collector) -> list[str]:
     ]
 
 
-def _stack_secrets(c: Collector, replaced: set[str]) -> dict[str, str]:
+def _stack_secrets(c: Collector, replaced: set[str], environment: object) -> dict[str, str]:
     """The stack's other secrets (templates/stack.yaml), each in its form; those in `replaced`
-    (rotated, or the example file's placeholders) generated anew."""
+    (rotated, or the example file's placeholders) generated anew. A secret the profile generates
+    only in one environment is left out in another unless it is given (or rotated)."""
     secrets: dict[str, str] = {}
     for secret in profile().secrets:
+        wanted = not secret.environment or secret.environment == str(environment or "")
+        if not wanted and c.answers.get(secret.answer) is None and secret.key not in replaced:
+            continue
         fernet = secret.form is SecretForm.FERNET
+        rule = check_fernet_key if fernet else check_url_safe_secret
+        if secret.strength == "stack":
+            rule = _with_stack_strength(rule)
         secrets[secret.key] = take_secret(
             c,
             secret.answer,
-            check_fernet_key if fernet else check_url_safe_secret,
+            rule,
             secret.key,
             secret.key in replaced,
             generate=generate_fernet_key if fernet else generate_secret,
             rotate_hint=f"--rotate {secret.key}",
         )[0]
     return secrets
+
+
+_GIVEN = (Source.FLAG, Source.ENV, Source.FILE, Source.PROMPT)
+
+
+def _check_models(
+    c: Collector, deployment: Deployment | None, values: dict[str, Any], cwd: Path
+) -> Path | None:
+    """The model answers against the deployment and the cache; the cache directory to create.
+    The local LLM runs on the GPU: a CPU deployment writes false (and refuses true given now)."""
+    if deployment is not Deployment.GPU and values.get("local_llm"):
+        if c.sources.get("local_llm") in _GIVEN:
+            c.problem(
+                "local_llm",
+                f"{c.label('local_llm')}: true needs a GPU deployment (the local LLM runs on "
+                "vecpipe's GPU); use false, or --deployment gpu",
+            )
+        values["local_llm"] = False
+    cache_text, model = values.get("model_cache"), values.get("embedding_model")
+    if not cache_text:
+        return None
+    cache = cache_path(cache_text, cwd)
+    if values.get("offline") and model and model_snapshot(cache, model) is None:
+        c.problem(
+            "offline",
+            f"{c.label('offline')}: offline mode needs {model} in the model cache, and {cache} "
+            f"holds no copy of it (Hugging Face keeps it at {snapshot_hint(cache, model)}/); "
+            f"download it first (the stack's scripts/download-models.sh --model {model} --dir "
+            f"{cache}), or turn offline mode off",
+        )
+    return None if cache.exists() else cache
+
+
+def _with_stack_strength(rule: Any) -> Any:
+    def checked(value: str, label: str) -> str | None:
+        return check_stack_key(value, label) or rule(value, label)
+
+    return checked
 
 
 def _required_env(c: Collector) -> dict[str, str]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from wizard.config.envkeys import ENV_KEYS
 from wizard.config.model import Config, PostgresMode
 from wizard.config.resolve import Resolved
 from wizard.files.project import ENV_NAME, Project, read_file
@@ -24,9 +25,12 @@ from wizard.plan.render import (
     env_values,
     render_env,
     setting_readers,
+    variables_read,
 )
 from wizard.stack import resources
 from wizard.stack.compose import OVERRIDE_NAME, PublishedPort, published_ports
+
+_COMPOSE_OWN = ("COMPOSE_", "DOCKER_")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,18 @@ class Plan:
     def readers(self) -> dict[str, tuple[str, ...]]:
         """Each .env key the wizard owns -> the services it reaches once the files are written."""
         return setting_readers(self.project, self.config, list(self.compose_files), self.override)
+
+    def unread_keys(self) -> list[str]:
+        """Keys of .env the wizard does not own that no service's definition interpolates (a
+        person's addition, a typo, a key of the stack's example): they change nothing."""
+        services = variables_read(self.project, list(self.compose_files), self.override)
+        read: set[str] = set().union(*services.values())
+        return [
+            key
+            for key in self.project.env
+            # compose reads its own (COMPOSE_PROJECT_NAME, DOCKER_HOST, ...) itself.
+            if key not in ENV_KEYS and key not in read and not key.startswith(_COMPOSE_OWN)
+        ]
 
     def unset_required(self, environ: Mapping[str, str]) -> dict[str, list[str]]:
         """Variable -> services, for each variable the base requires (`${VAR?}`, `${VAR:?}`)

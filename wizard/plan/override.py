@@ -17,7 +17,7 @@ from wizard.config.model import CA_TARGET, Config, Deployment, PostgresMode
 from wizard.files.project import Project, escape
 from wizard.stack.compose import RESET, dump_yaml, override, split_top_level
 from wizard.stack.contract import Stack, binds_target, depends_on, user_of
-from wizard.stack.profile import Role
+from wizard.stack.profile import Role, ValueForm
 
 # How often compose probes a dependency's health while it starts (compose >= 2.20.2).
 START_INTERVAL = "2s"
@@ -59,11 +59,7 @@ def render_override(project: Project, config: Config, values: Mapping[str, str])
             # `wizard up` waits for these: probed every START_INTERVAL while they start (the
             # base's 30 s interval would make each wait half a minute), as usual once healthy.
             services(name)["healthcheck"] = {"start_interval": START_INTERVAL}
-    for key in OWNED:
-        for name, form in key.forms.items():
-            if name in project.stack.services:
-                value = escape(form.apply(values.get(key.name, "")))
-                services.environment(name)[key.name] = value
+    _settings(project.stack, values, services)
     block: dict[str, Any] = {
         "documents": [
             {"source": escape(str(doc.source)), "target": doc.target} for doc in config.documents
@@ -74,6 +70,20 @@ def render_override(project: Project, config: Config, values: Mapping[str, str])
     built = services.entries
     data = {"x-wizard": block, "services": {name: built[name] for name in sorted(built)}}
     return OVERRIDE_HEADER + dump_yaml(data)
+
+
+def _settings(stack: Stack, values: Mapping[str, str], services: _Services) -> None:
+    """Each setting to the services the profile says read it, in their form. As-is by
+    reference (`${KEY}`: a secret stays in .env only); a key .env leaves empty goes nowhere."""
+    for key in OWNED:
+        value = values.get(key.name, "")
+        if not value:
+            continue
+        for name, form in key.forms.items():
+            if name in stack.services:
+                as_is = form is ValueForm.AS_IS
+                written = f"${{{key.name}}}" if as_is else escape(form.apply(value))
+                services.environment(name)[key.name] = written
 
 
 def _documents(stack: Stack, config: Config, services: _Services) -> None:

@@ -132,15 +132,12 @@ def render_env(project: Project, values: Mapping[str, str]) -> str:
     return update_env(current, values, template)
 
 
-def setting_readers(
-    project: Project, config: Config, files: list[str], override_text: str
-) -> dict[str, tuple[str, ...]]:
-    """Each .env key the wizard owns -> the services it reaches once the files are written:
-    those whose definition (base, bundled PostgreSQL, the planned override) interpolates it,
-    those the stack profile hands it to in their form, and for BIND_ADDRESS those whose ports
-    it binds. An empty tuple: a record for the wizard and compose (COMPOSE_FILE, USE_GPU...)."""
-    stack = project.stack
-    read: dict[str, set[str]] = {name: set(found) for name, found in stack.references.items()}
+def variables_read(project: Project, files: list[str], override_text: str) -> dict[str, set[str]]:
+    """Each service -> the variables its definition interpolates, once the files are written
+    (base, bundled PostgreSQL, the planned override)."""
+    read: dict[str, set[str]] = {
+        name: set(found) for name, found in project.stack.references.items()
+    }
     added: list[dict[str, Any]] = []
     if resources.POSTGRES_COMPOSE in files:
         path = resources.data_root() / resources.POSTGRES_COMPOSE
@@ -149,6 +146,18 @@ def setting_readers(
     for services in added:
         for name, body in services.items():
             read.setdefault(name, set()).update(references(body))
+    return read
+
+
+def setting_readers(
+    project: Project, config: Config, files: list[str], override_text: str
+) -> dict[str, tuple[str, ...]]:
+    """Each .env key the wizard owns -> the services it reaches once the files are written:
+    those whose definition (base, bundled PostgreSQL, the planned override) interpolates it,
+    those the stack profile hands it to in their form, and for BIND_ADDRESS those whose ports
+    it binds. An empty tuple: a record for the wizard and compose (COMPOSE_FILE, USE_GPU...)."""
+    stack = project.stack
+    read = variables_read(project, files, override_text)
     postgres = stack.profile.postgres_service
     # What the override does with a setting rather than passing it on.
     structural: dict[str, set[str]] = {

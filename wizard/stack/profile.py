@@ -52,6 +52,10 @@ class StackSecret:
     label: str
     form: SecretForm
     rotation_warning: str = ""
+    # Generated only when ENVIRONMENT is this (empty: always); kept or written when given.
+    environment: str = ""
+    # "stack": the stack's entrypoint checks it for strength (scripts/validate_env.py).
+    strength: str = ""
 
     @property
     def answer(self) -> str:
@@ -93,6 +97,8 @@ def profile() -> Profile:
                 label=str(item.get("label") or item["key"]),
                 form=SecretForm(str(item.get("form") or "hex")),
                 rotation_warning=str(item.get("rotation_warning") or ""),
+                environment=str(item.get("environment") or ""),
+                strength=str(item.get("strength") or ""),
             )
             for item in data.get("secrets") or []
         ),

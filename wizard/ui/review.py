@@ -11,10 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 
 from wizard.config.answers import Source
+from wizard.config.embedding import Quantization
 from wizard.config.envkeys import ENV_KEYS, SECRET_ENV_KEYS
 from wizard.config.model import Deployment, PostgresMode
 from wizard.config.resolve import Resolved
-from wizard.config.settings import SETTINGS
+from wizard.config.settings import SETTINGS, Setting
 from wizard.files.writer import PlannedFile
 from wizard.plan.model import Plan
 from wizard.result import Row
@@ -62,7 +63,7 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
     jwt_note = " — signs every user out" if old_jwt and old_jwt != config.jwt_secret else ""
     result += [
         row("JWT secret", mask(config.jwt_secret) + jwt_note, ["JWT_SECRET_KEY"], "jwt_secret"),
-        *(row(s.label, s.show(config.values[s.key]), [s.env_key], s.key) for s in SETTINGS),
+        *(row(s.label, _shown(s, resolved, before), [s.env_key], s.key) for s in SETTINGS),
     ]
     for secret in profile().secrets:
         value = config.secrets.get(secret.key, "")
@@ -71,6 +72,23 @@ def rows(resolved: Resolved, before: Mapping[str, str], after: Mapping[str, str]
             note = f" — {secret.rotation_warning}" if secret.rotation_warning else " — new"
         result.append(row(secret.label, mask(value) + note, [secret.key], secret.answer))
     return result
+
+
+def _shown(setting: Setting, resolved: Resolved, before: Mapping[str, str]) -> str:
+    value = setting.show(resolved.config.values[setting.key])
+    if (
+        before
+        and setting.env_key not in before
+        and not setting.required
+        and resolved.sources.get(setting.key) is Source.EXISTING
+    ):
+        # Kept from an install without the key: what compose has given the services so far.
+        value += f" (as until now: .env has no {setting.env_key}, compose's default)"
+    config = resolved.config
+    on_cpu = config.deployment is not Deployment.GPU
+    if setting.key == "quantization" and on_cpu and value != Quantization.FLOAT32:
+        value += " (a CPU deployment runs float32: the stack applies it on a GPU only)"
+    return value
 
 
 def _database_rows(resolved: Resolved, row: _RowMaker) -> list[Row]:

@@ -16,18 +16,21 @@ from wizard.config.answers import Source
 from wizard.config.documents import document_dir_problem
 from wizard.config.model import (
     Deployment,
+    Environment,
     PostgresMode,
     SslMode,
     check_jwt_secret,
     check_postgres_password,
     generate_secret,
+    is_loopback,
     loopback_host_warning,
     parse_bind_address,
     parse_bool,
     parse_choice,
 )
-from wizard.config.settings import SETTINGS
+from wizard.config.settings import SETTINGS, by_key
 from wizard.ui import prompter
+from wizard.ui.models import ask_models
 from wizard.ui.secrets import SecretChoice, ask_secret, switches_server_now
 from wizard.ui.session import (
     EXTERNAL_SERVER,
@@ -45,8 +48,12 @@ from wizard.ui.session import (
 
 
 def step_deployment(s: Session) -> None:
-    if s.fixed("deployment"):
-        return
+    if not s.fixed("deployment"):
+        _ask_deployment(s)
+    ask_models(s)
+
+
+def _ask_deployment(s: Session) -> None:
     detection = s.detect_gpus()
     s.ui.info(f"GPU detection: {detection.summary()}")
     from wizard.host.docker import DockerState, docker_status
@@ -317,6 +324,19 @@ def step_security(s: Session) -> None:
             ask(s, question_of(setting), default=values.get(current.upper(), current))
     if not s.fixed("bind_address"):
         _ask_bind_address(s)
+    _ask_environment(s)
+
+
+def _ask_environment(s: Session) -> None:
+    """Production or development; development on an address other than loopback shows the
+    web UI's exceptions to the network, which the person is told."""
+    ask(s, question_of(by_key()["environment"]))
+    address = str(s.value("bind_address"))
+    if s.value("environment") == Environment.DEVELOPMENT and not is_loopback(address):
+        s.ui.warn(
+            f"Development mode on {address}: the web UI's error responses show the exception "
+            "to anyone who can reach it; choose production for a deployment others use."
+        )
 
 
 def _ask_bind_address(s: Session) -> None:
