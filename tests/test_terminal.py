@@ -233,6 +233,8 @@ def test_a_refused_hidden_answer_is_cleared_and_its_whole_reason_shown(
     start(terminal, project)
     terminal.expect("? Deployment type")
     terminal.press("Enter")
+    terminal.expect("? Models")
+    terminal.press("Enter")  # keep the models shown
     terminal.expect("? PostgreSQL server")
     terminal.press("Enter")
     terminal.expect("? Host port for PostgreSQL")
