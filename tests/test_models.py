@@ -185,14 +185,16 @@ def test_check_lists_no_setting_of_ours_unread_and_warns_about_dead_keys(stack: 
 
 def test_check_compares_the_hosts_memory_with_the_reservations(stack: Path) -> None:
     setup(stack, "--doc-dir", "docs")
-    [memory, cache, *_] = checks(stack)["host resources"]
+    found = checks(stack)
+    [memory] = found["host memory"]
+    [cache, *_] = found["host resources"]
     assert memory["status"] == "ok"
     assert "the services reserve 3.0 GiB, their limits add up to 6.0 GiB" in memory["detail"]
     assert cache["detail"].startswith(f"model cache {stack / 'models'}: ")
 
     compose = stack / "docker-compose.yml"
     compose.write_text(compose.read_text().replace("memory: 2G\n", "memory: 100000G\n", 1))
-    [memory, *_] = checks(stack)["host resources"]
+    [memory] = checks(stack)["host memory"]
     assert memory["status"] == "warn"
     assert "less than the 100001.0 GiB the services reserve" in memory["detail"]
 

@@ -265,6 +265,19 @@ def test_json_failure_carries_the_phase_service_and_log(stack: Stack) -> None:
     assert any("********" in line for line in report["log_tail"])
 
 
+def test_less_memory_than_the_services_reserve_stops_at_preflight(stack: Stack) -> None:
+    # The person's own override (part of the contract) reserves more than any host has.
+    (stack.root / "compose.override.yaml").write_text(
+        "services:\n  qdrant:\n    deploy:\n      resources:\n        reservations:\n"
+        "          memory: 100000G\n"
+    )
+    run = stack.up(*ADMIN, "--generate-password")
+    assert run.returncode == 1, run.stderr
+    assert "preflight failed" in run.stderr
+    assert "host memory: memory: this host has" in run.stderr
+    assert not any(c.startswith(("compose build", "compose up")) for c in stack.commands())
+
+
 def test_a_missing_source_directory_stops_before_anything_starts(stack: Stack) -> None:
     (stack.root / "packages").rmdir()
     run = stack.up(*ADMIN, "--generate-password")

@@ -24,6 +24,9 @@ from wizard.plan.model import Plan
 from wizard.result import CheckRow, Status
 
 ROW = "host resources"
+# Its own row: below the reservations it is a warning here and a failure in `wizard up`'s
+# preflight (Docker would not start every service).
+MEMORY_ROW = "host memory"
 # Docker's images and volumes of the stack take several GB; below this a pull or an index fails.
 MIN_DOCKER_FREE = 10 << 30
 
@@ -46,20 +49,20 @@ def memory_row(plan: Plan) -> CheckRow:
     asked = memory_asked(stack.services, names)
     total = host_memory()
     if total is None:
-        return CheckRow(ROW, Status.SKIP, "memory not checked: /proc/meminfo cannot be read")
+        return CheckRow(MEMORY_ROW, Status.SKIP, "memory not checked: /proc/meminfo cannot be read")
     limits = f"their limits add up to {gigabytes(asked.limited)}"
     if asked.unlimited:
         limits += f" (no limit: {', '.join(asked.unlimited)})"
     if asked.reserved > total:
         return CheckRow(
-            ROW,
+            MEMORY_ROW,
             Status.WARN,
             f"memory: this host has {gigabytes(total)}, less than the {gigabytes(asked.reserved)} "
             f"the services reserve (deploy.resources.reservations); {limits}. Docker will not "
             "start them all: add memory, or run the stack on a larger host",
         )
     return CheckRow(
-        ROW,
+        MEMORY_ROW,
         Status.OK,
         f"memory: {gigabytes(total)}; the services reserve {gigabytes(asked.reserved)}, {limits}",
     )

@@ -190,6 +190,7 @@ def preflight_problems(
 ) -> tuple[list[str], ComposeRunner | None]:
     """What stands in the way of a start, one sentence each, and the compose runner (None when
     there is no usable `docker compose`)."""
+    from wizard.checks.resources import MEMORY_ROW
     from wizard.commands.check import run_checks
     from wizard.host.compose_runner import ComposeRunner, ComposeUnavailable
     from wizard.result import Status
@@ -213,6 +214,12 @@ def preflight_problems(
             problems.append(f"GPU deployment: {gpus.problem or 'no NVIDIA GPU found'}")
     report = run_checks(deployment.root, db_timeout=db_timeout)
     for row in report.results:
-        if row.status is Status.FAIL and not (deployment.bundled and row.name in _DATABASE_ROWS):
+        # Less memory than the services reserve is a warning for `check`, a failure here:
+        # Docker would not start them all.
+        short = row.name == MEMORY_ROW and row.status is Status.WARN
+        failed = row.status is Status.FAIL and not (
+            deployment.bundled and row.name in _DATABASE_ROWS
+        )
+        if failed or short:
             problems.append(f"{row.name}: {row.detail}")
     return problems, runner
