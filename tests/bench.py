@@ -192,7 +192,8 @@ REFUSED_CHILD = textwrap.dedent(
     import json, socket, sys, time
     sys.path.insert(0, sys.argv[1])
     import psycopg  # first: the bar is for the call, not for the import
-    from wizard.host.database import DbTarget, check_database
+    from wizard.host.db_values import DbTarget
+    from wizard.host.database import check_database
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -257,7 +258,8 @@ def time_silent(port: int) -> float:
     """Seconds check_database (timeout SILENT_TIMEOUT_S) takes against the silent listener."""
     import psycopg  # noqa: F401  (imported before timing, as for the closed port)
 
-    from wizard.host.database import DbProblem, DbTarget, check_database
+    from wizard.host.database import check_database
+    from wizard.host.db_values import DbProblem, DbTarget
 
     target = DbTarget(host="127.0.0.1", port=port, dbname="bench", user="bench", password="x")
     start = time.perf_counter()

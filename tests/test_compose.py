@@ -22,12 +22,11 @@ from helpers import compose_binary
 from wizard.stack.compose import (
     BASE_FILE_NAMES,
     ComposeError,
-    PublishedPort,
     find_base_file,
     interpolate,
     load_services,
-    published_ports,
 )
+from wizard.stack.ports import PublishedPort, published_ports
 
 REPO = Path(__file__).resolve().parents[1]
 

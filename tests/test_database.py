@@ -20,16 +20,13 @@ from helpers import silent_listener
 from pg import AppDatabase, PostgresServer, free_port, make_self_signed_cert
 
 from wizard.host.database import (
-    DbCheck,
-    DbProblem,
-    DbTarget,
-    PasswordChangeError,
-    _classify,
-    change_password,
     check_database,
     judge_server,
     wait_for_database,
 )
+from wizard.host.db_failures import classify
+from wizard.host.db_password import change_password
+from wizard.host.db_values import DbCheck, DbProblem, DbTarget, PasswordChangeError
 
 DISTINCTIVE = "Zebra-Quartz-Lantern-7781-'\\ $"
 DISTINCTIVE_NEW = 'Orchid-Basalt-Meteor-4412-"@:'
@@ -472,4 +469,4 @@ def test_messages_of_other_servers_and_versions_are_classified(
     text: str, problem: DbProblem
 ) -> None:
     prefix = 'connection failed: connection to server at "10.0.0.5", port 5432 failed: '
-    assert _classify(psycopg.OperationalError(prefix + text)) is problem
+    assert classify(psycopg.OperationalError(prefix + text)) is problem

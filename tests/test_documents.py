@@ -19,7 +19,8 @@ import pytest
 from helpers import run_as
 
 from wizard.host import documents
-from wizard.host.documents import Finding, preview, readable_by
+from wizard.host.document_findings import MAX_DOCUMENT_BYTES, Finding
+from wizard.host.documents import preview, readable_by
 from wizard.stack import resources
 from wizard.ui.console import UI
 
@@ -95,7 +96,7 @@ def test_document_types_are_the_stack_connectors() -> None:
 def test_documents_over_the_stacks_limit_are_reported_not_counted(tmp_path: Path) -> None:
     big = tmp_path / "huge.pdf"
     with big.open("wb") as handle:  # sparse: no disk space used
-        handle.truncate(documents.MAX_DOCUMENT_BYTES + 1)
+        handle.truncate(MAX_DOCUMENT_BYTES + 1)
     write(tmp_path / "small.pdf", 10)
 
     result = preview(tmp_path, budget_s=10)

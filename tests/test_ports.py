@@ -15,7 +15,7 @@ import pytest
 from helpers import docker_proxy, run_as, run_wizard
 
 from wizard.host.ports import Holder, PortStatus, check_port, check_ports, find_holder
-from wizard.stack.compose import PublishedPort
+from wizard.stack.ports import PublishedPort
 
 OWN_COMMAND = Path("/proc/self/comm").read_text().strip() if sys.platform == "linux" else None
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="holders are read from /proc")

@@ -20,7 +20,7 @@ from wizard.result import MessageKind, Result
 
 if TYPE_CHECKING:
     from wizard.accounts.unit import Accounts, Repositories
-    from wizard.host.database import DbTarget
+    from wizard.host.db_values import DbTarget
 
 T = TypeVar("T")
 ADMIN_COMMAND = "wizard user create USERNAME --email EMAIL --admin"

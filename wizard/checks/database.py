@@ -12,7 +12,7 @@ from wizard.host.targets import target_for, target_for_env
 from wizard.result import CheckRow, Status
 
 if TYPE_CHECKING:
-    from wizard.host.database import DbCheck, DbTarget
+    from wizard.host.db_values import DbCheck, DbTarget
 
 
 def database_rows(

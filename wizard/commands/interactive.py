@@ -21,7 +21,7 @@ from wizard.files.project import Project, from_shell
 from wizard.plan.model import Plan, make_plan
 from wizard.plan.ports import checked_planned_ports
 from wizard.plan.warnings import stack_warnings, unmounted_documents_warning
-from wizard.stack.compose import PublishedPort
+from wizard.stack.ports import PublishedPort
 from wizard.ui.console import UI
 from wizard.ui.review import diff, rows, unreached_warning
 

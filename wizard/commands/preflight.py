@@ -21,14 +21,15 @@ from wizard.ui.console import UI
 
 if TYPE_CHECKING:
     # Imported where used: a run that never connects or checks ports does not pay for them.
-    from wizard.host.database import DbCheck
+    from wizard.host.db_values import DbCheck
     from wizard.host.ports import PortStatus
 
 
 def check_answers_database(answers: Answers, timeout: int) -> DbCheck:
     """Step 2's connection check: the external server as the answers so far describe it. A
     value the check cannot use is a failed check naming it, never an exception."""
-    from wizard.host.database import DbCheck, DbProblem, check_database
+    from wizard.host.database import check_database
+    from wizard.host.db_values import DbCheck, DbProblem
 
     target, problem = target_for_answers(answers)
     if target is None:
@@ -122,7 +123,8 @@ def _validate_correction(resolved: Resolved, ui: UI) -> None:
     A claim that cannot be checked is not taken on trust (a wrong one makes the stack fail with
     'password authentication failed'): it fails unless --skip-db-check says to write it anyway.
     """
-    from wizard.host.database import DbProblem, check_database
+    from wizard.host.database import check_database
+    from wizard.host.db_values import DbProblem
 
     if resolved.option("skip_db_check"):
         ui.warn(

@@ -74,7 +74,8 @@ def _refused_password(root: Path, stamp: str, current: str | None) -> str | None
     A rollback changes files only; the server keeps the password a rotation gave it."""
     from wizard.commands.rotation import pending_password
     from wizard.config.model import DEFAULT_DB_TIMEOUT
-    from wizard.host.database import DbProblem, check_database
+    from wizard.host.database import check_database
+    from wizard.host.db_values import DbProblem
     from wizard.host.targets import target_for_env
 
     try:

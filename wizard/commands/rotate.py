@@ -29,7 +29,7 @@ from wizard.stack.envfile import read_env, update_env
 from wizard.ui.console import UI
 
 if TYPE_CHECKING:
-    from wizard.host.database import PasswordChangeError
+    from wizard.host.db_values import PasswordChangeError
 
 
 class RotationFailed(Exception):
@@ -63,7 +63,8 @@ def check_rotatable(resolved: Resolved, ui: UI) -> None:
     Changes nothing; raises RotationFailed when it does not."""
     if not asked(resolved):
         return
-    from wizard.host.database import PasswordChangeError, check_database
+    from wizard.host.database import check_database
+    from wizard.host.db_values import PasswordChangeError
 
     check = check_database(
         target_for(resolved.config, password=resolved.previous_password), resolved.db_timeout
@@ -91,7 +92,8 @@ def rotated(project: Project, resolved: Resolved, ui: UI) -> Iterator[str | None
     if not asked(resolved):
         yield None
         return
-    from wizard.host.database import PasswordChangeError, change_password
+    from wizard.host.db_password import change_password
+    from wizard.host.db_values import PasswordChangeError
 
     root, before = project.root, project.env_text or ""
     old, new = resolved.previous_password or "", resolved.config.database.password
@@ -150,7 +152,8 @@ def _explain(exc: PasswordChangeError, resolved: Resolved) -> str:
 def _set_back(resolved: Resolved, old: str, new: str, reason: BaseException, ui: UI) -> bool:
     """The old password back on the server; True when the server has it again. Where that
     fails, .env keeps the new one pending (written ahead), so this only says so."""
-    from wizard.host.database import DbProblem, PasswordChangeError, change_password
+    from wizard.host.db_password import change_password
+    from wizard.host.db_values import DbProblem, PasswordChangeError
 
     what = "Interrupted" if isinstance(reason, KeyboardInterrupt) else "Writing the files failed"
     try:

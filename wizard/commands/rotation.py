@@ -54,7 +54,8 @@ def pending_password(env: Mapping[str, str]) -> str | None:
 def find_out(env: Mapping[str, str], timeout: int, wait_seconds: float = 0.0) -> Finding:
     """Which password the server accepts: the pending one is tried first (the rotation got as
     far as ALTER ROLE whenever it is in doubt), then the current one."""
-    from wizard.host.database import DbProblem, check_database, wait_for_database
+    from wizard.host.database import check_database, wait_for_database
+    from wizard.host.db_values import DbProblem
     from wizard.host.targets import target_for_env
 
     target, reason = target_for_env(env)

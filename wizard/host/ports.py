@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wizard.stack.compose import PublishedPort
+from wizard.stack.ports import PublishedPort
 
 # Processes through which Docker publishes container ports: a port they hold belongs to a
 # running container (rootless Docker publishes through rootlessport).

@@ -24,13 +24,13 @@ from wizard.config.model import (
 
 if TYPE_CHECKING:
     from wizard.config.answers import Answers
-    from wizard.host.database import DbTarget
+    from wizard.host.db_values import DbTarget
 
 
 def target_for(config: Config, password: str | None = None) -> DbTarget:
     """The configured database (bundled: via its published port), with `password` instead of
     the configured one when given (a rotation proves the old and the new)."""
-    from wizard.host.database import DbTarget
+    from wizard.host.db_values import DbTarget
 
     db = config.database
     secret = db.password if password is None else password
@@ -59,7 +59,7 @@ def target_for_answers(answers: Answers) -> tuple[DbTarget | None, str]:
     """The external server as the answers so far describe it: (target, "") or (None, the one
     sentence that says which value cannot be used)."""
     from wizard.config.collect import DEFAULTS
-    from wizard.host.database import DbTarget
+    from wizard.host.db_values import DbTarget
 
     user = str(answers.value("postgres_user") or DEFAULTS["postgres_user"])
     port, port_problem = parse_port(answers.value("postgres_port") or BUNDLED_PORT, "port")
@@ -92,7 +92,7 @@ def target_for_answers(answers: Answers) -> tuple[DbTarget | None, str]:
 def target_for_env(env: Mapping[str, str]) -> tuple[DbTarget | None, str]:
     """The database as .env describes it, for a .env whose other settings may not validate:
     (target, "") or (None, why not)."""
-    from wizard.host.database import DbTarget
+    from wizard.host.db_values import DbTarget
 
     mode, _ = parse_choice(PostgresMode, env.get("POSTGRES_MODE", ""), "POSTGRES_MODE")
     if mode is None:

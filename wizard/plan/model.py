@@ -28,7 +28,8 @@ from wizard.plan.render import (
     variables_read,
 )
 from wizard.stack import resources
-from wizard.stack.compose import OVERRIDE_NAME, PublishedPort, published_ports
+from wizard.stack.compose import OVERRIDE_NAME
+from wizard.stack.ports import PublishedPort, published_ports
 
 _COMPOSE_OWN = ("COMPOSE_", "DOCKER_")
 

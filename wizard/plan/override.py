@@ -15,8 +15,9 @@ from typing import Any
 from wizard.config.envkeys import OWNED
 from wizard.config.model import CA_TARGET, Config, Deployment, PostgresMode
 from wizard.files.project import Project, escape
-from wizard.stack.compose import RESET, dump_yaml, override, split_top_level
+from wizard.stack.compose import RESET, dump_yaml, override
 from wizard.stack.contract import Stack, binds_target, depends_on, user_of
+from wizard.stack.ports import split_top_level
 from wizard.stack.profile import Role, ValueForm
 
 # How often compose probes a dependency's health while it starts (compose >= 2.20.2).

@@ -19,14 +19,9 @@ from wizard.files.project import Project
 from wizard.plan.model import Plan
 from wizard.plan.render import compose_paths
 from wizard.stack import resources
-from wizard.stack.compose import (
-    OVERRIDE_NAME,
-    ComposeError,
-    PublishedPort,
-    port_conflicts,
-    published_ports,
-)
+from wizard.stack.compose import OVERRIDE_NAME, ComposeError
 from wizard.stack.contract import split_compose_file
+from wizard.stack.ports import PublishedPort, port_conflicts, published_ports
 
 if TYPE_CHECKING:
     from wizard.host.ports import PortStatus

@@ -17,10 +17,7 @@ from wizard.config.settings import SETTINGS
 from wizard.files.project import Project
 from wizard.plan.override import rebound_ports
 from wizard.stack import resources
-from wizard.stack.compose import (
-    OVERRIDE_NAME,
-    load_services,
-)
+from wizard.stack.compose import OVERRIDE_NAME, load_services
 from wizard.stack.contract import (
     MANAGED_FILES,
     depends_on,

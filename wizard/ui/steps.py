@@ -128,7 +128,7 @@ def _file_rule(text: str) -> str | None:
 
 def _external_connects(s: Session) -> bool:
     """Connect before going on; on failure offer retry, correction or continuing unvalidated."""
-    from wizard.host.database import DbProblem
+    from wizard.host.db_values import DbProblem
 
     assert s.check_database is not None
     # What "Change the connection settings" would ask again.
