@@ -11,12 +11,13 @@ import contextlib
 import signal
 import sys
 
-from wizard.signals import interrupt
+from wizard.signals import interrupt, redeliver_dropped
 
 EXIT_INTERRUPTED = 130
 
 
 def main() -> None:
+    redeliver_dropped()
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # an ignored one stays so
             signal.signal(signal.SIGTERM, interrupt)
