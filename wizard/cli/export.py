@@ -15,7 +15,7 @@ EXIT_CODES_HELP = (
 
 export_app = typer.Typer(
     help="Hand the configured deployment to another runtime.", no_args_is_help=True
-)
+)  # its help is said again by wizard.cli.main.EXPORT_HELP, for `wizard --help`
 
 
 def _option(help_text: str, *names: str) -> Any:

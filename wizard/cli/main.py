@@ -35,7 +35,6 @@ from wizard.cli.common import (
     interactive_session,
     run_command,
 )
-from wizard.cli.export import export_app
 from wizard.signals import interrupt
 
 if TYPE_CHECKING:
@@ -285,10 +284,35 @@ def rollback(
     run_command(body, json_output)
 
 
-app.add_typer(export_app, name="export")
-# `wizard up` and `wizard down` (the flags and bodies live with the command).
-app.command(epilog=up_cli.EXIT_CODES_HELP)(up_cli.up)
-app.command(epilog=EXIT_CODES_HELP)(up_cli.down)
+def register_later_commands(command: str | None) -> None:
+    """`wizard up`, `down` and `export` (their flags and bodies live with them): in full only the
+    one argv names, the others by name and help alone. typer builds every option of every
+    registered command at each start, which `wizard --help` and `wizard setup` would pay for."""
+
+    def stub(help_text: str) -> Any:
+        def listed() -> None:
+            pass
+
+        listed.__doc__ = help_text
+        return listed
+
+    app.registered_commands = [c for c in app.registered_commands if c.name not in ("up", "down")]
+    app.registered_groups = [g for g in app.registered_groups if g.name != "export"]
+    if command == "export":
+        from wizard.cli.export import export_app
+
+        app.add_typer(export_app, name="export")
+    else:
+        app.add_typer(typer.Typer(help=EXPORT_HELP), name="export")
+    for name, function, epilog in (
+        ("up", up_cli.up, up_cli.EXIT_CODES_HELP),
+        ("down", up_cli.down, EXIT_CODES_HELP),
+    ):
+        body = function if command == name else stub((function.__doc__ or "").split("\n")[0])
+        app.command(name, epilog=epilog)(body)
+
+
+EXPORT_HELP = "Hand the configured deployment to another runtime."
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -310,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help")):
         args.insert(0, "setup")
     accounts_commands.register(app, args[0])
+    register_later_commands(args[0])
     previous = signal.getsignal(signal.SIGTERM)
     installed = False
     if previous is not signal.SIG_IGN:  # a SIGTERM someone chose to ignore stays ignored
