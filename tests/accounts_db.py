@@ -3,6 +3,7 @@ throwaway server, and a deployment directory whose .env points at it."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 from pathlib import Path
@@ -64,3 +65,27 @@ def deployment(root: Path, app: AppDatabase) -> Path:
         "POSTGRES_SSLMODE=disable\n"
     )
     return root
+
+
+# One bcrypt hash for the tests that need users but not their passwords (cost 12 takes 0.25 s).
+USER_PASSWORD = "correct horse battery"
+
+
+@functools.cache
+def user_hash() -> str:
+    from wizard.accounts.hashing import hash_password
+
+    return hash_password(USER_PASSWORD)
+
+
+def make_user(repos: Any, name: str, **kwargs: Any) -> int:
+    """A user `name` (email name@example.org, password USER_PASSWORD) in its own transaction."""
+    with repos.conn.transaction():
+        return int(repos.users.create(name, f"{name}@example.org", user_hash(), **kwargs).id)
+
+
+def run_accounts(project: Path, *args: str, input: str | None = None) -> Any:
+    """`wizard ARGS` in `project`, wide enough that no table is folded."""
+    from helpers import run_wizard
+
+    return run_wizard(list(args), cwd=project, input=input, env={"COLUMNS": "200"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from pg import AppDatabase, PostgresServer, PostgresUnavailable
@@ -54,3 +55,32 @@ def postgres_factory() -> Iterator[Callable[[], PostgresServer]]:
     yield make
     for server in servers:
         server.close()
+
+
+# --- the stack's account tables (tests/accounts_schema.sql), for the accounts tests -----------
+
+
+@pytest.fixture(scope="module")
+def db(postgres: AppDatabase) -> AppDatabase:
+    """A database holding the account tables, one per test module."""
+    from accounts_db import accounts_database
+
+    return accounts_database(postgres)
+
+
+@pytest.fixture
+def conn(db: AppDatabase) -> Iterator[Any]:
+    """An autocommit connection to `db`, its tables emptied first."""
+    from accounts_db import connect, empty
+
+    empty(db)
+    with connect(db, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def repos(conn: Any) -> Any:
+    """The repositories over `conn` (wizard.accounts.unit.Repositories)."""
+    from wizard.accounts.unit import Repositories
+
+    return Repositories.over(conn)

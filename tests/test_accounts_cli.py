@@ -15,7 +15,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from accounts_db import accounts_database, deployment, empty, sql
+from accounts_db import accounts_database, deployment, empty, run_accounts, sql
 from helpers import WIZARD, clean_env, free_port, run_wizard, snapshot
 from keys import Expect, drive, typed
 from pg import AppDatabase
@@ -27,11 +27,6 @@ PASSWORD = "a good long password"
 Run = subprocess.CompletedProcess[str]
 
 
-@pytest.fixture(scope="module")
-def db(postgres: AppDatabase) -> AppDatabase:
-    return accounts_database(postgres)
-
-
 @pytest.fixture
 def project(tmp_path: Path, db: AppDatabase) -> Path:
     empty(db)
@@ -39,7 +34,8 @@ def project(tmp_path: Path, db: AppDatabase) -> Path:
 
 
 def wizard(project: Path, *args: str, input: str | None = None) -> Run:
-    return run_wizard(list(args), cwd=project, input=input, env={"COLUMNS": "200"})
+    result: Run = run_accounts(project, *args, input=input)
+    return result
 
 
 def create(project: Path, name: str, *extra: str, password: str = PASSWORD) -> Run:

@@ -9,18 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from accounts_db import accounts_database, deployment, empty, sql
+from accounts_db import deployment, empty, run_accounts, sql
 from dotenv import dotenv_values
-from helpers import run_wizard
 from pg import AppDatabase
 
 PASSWORD = "a good long password"
 Run = subprocess.CompletedProcess[str]
-
-
-@pytest.fixture(scope="module")
-def db(postgres: AppDatabase) -> AppDatabase:
-    return accounts_database(postgres)
 
 
 @pytest.fixture
@@ -30,7 +24,8 @@ def project(tmp_path: Path, db: AppDatabase) -> Path:
 
 
 def wizard(project: Path, *args: str, input: str | None = None) -> Run:
-    return run_wizard(list(args), cwd=project, input=input, env={"COLUMNS": "200"})
+    result: Run = run_accounts(project, *args, input=input)
+    return result
 
 
 def create(project: Path, name: str, *extra: str, email: str | None = None) -> Run:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import bcrypt
 import psycopg
 import pytest
-from accounts_db import accounts_database, connect, empty
+from accounts_db import USER_PASSWORD, accounts_database, connect, make_user, user_hash
 from pg import AppDatabase
 
 from wizard.accounts import errors
@@ -26,32 +25,9 @@ from wizard.accounts.schema import NOT_CREATED, inspect_schema, require_schema
 from wizard.accounts.unit import Accounts, Repositories
 from wizard.accounts.users import UserFilter, UserRepository
 
-PASSWORD = "correct horse battery"
-# One bcrypt hash for the tests that need users but not their passwords (cost 12 takes 0.25 s).
-HASH = hash_password(PASSWORD)
+PASSWORD = USER_PASSWORD
+HASH = user_hash()
 NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def db(postgres: AppDatabase) -> AppDatabase:
-    return accounts_database(postgres)
-
-
-@pytest.fixture
-def conn(db: AppDatabase) -> Iterator[psycopg.Connection[Any]]:
-    empty(db)
-    with connect(db, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def repos(conn: psycopg.Connection[Any]) -> Repositories:
-    return Repositories.over(conn)
-
-
-def make_user(repos: Repositories, name: str, **kwargs: Any) -> int:
-    with repos.conn.transaction():
-        return repos.users.create(name, f"{name}@example.org", HASH, **kwargs).id
 
 
 def stored_hash(conn: psycopg.Connection[Any], user_id: int) -> str:

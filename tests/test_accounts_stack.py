@@ -5,17 +5,15 @@ a real PostgreSQL holding the mirrored schema (tests/accounts_schema.sql), in-pr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from accounts_db import accounts_database, connect, empty
+from accounts_db import accounts_database, connect, make_user, user_hash
 from pg import AppDatabase
 
 from wizard.accounts import errors
 from wizard.accounts.api_keys import ApiKeyRepository, Refusal
-from wizard.accounts.hashing import hash_password
 from wizard.accounts.references import OnDelete, deletion_plan, references
 from wizard.accounts.refresh_tokens import RefreshTokenRepository
 from wizard.accounts.rules import MAX_KEYS_PER_USER
@@ -23,30 +21,8 @@ from wizard.accounts.schema import REQUIRED, alembic_revision, revision_warning
 from wizard.accounts.unit import Repositories
 from wizard.accounts.users import UserFilter, UserRepository
 
-HASH = hash_password("correct horse battery")
+HASH = user_hash()
 NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def db(postgres: AppDatabase) -> AppDatabase:
-    return accounts_database(postgres)
-
-
-@pytest.fixture
-def conn(db: AppDatabase) -> Iterator[psycopg.Connection[Any]]:
-    empty(db)
-    with connect(db, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def repos(conn: psycopg.Connection[Any]) -> Repositories:
-    return Repositories.over(conn)
-
-
-def make_user(repos: Repositories, name: str, **kwargs: Any) -> int:
-    with repos.conn.transaction():
-        return repos.users.create(name, f"{name}@example.org", HASH, **kwargs).id
 
 
 def add_keys(conn: psycopg.Connection[Any], user_id: int, count: int, expires: str) -> None:

@@ -98,10 +98,8 @@ def _rows(project_dir: Path, timeout: int, wait_seconds: float) -> list[CheckRow
         rows += found
     if resolved is None:
         if not missing:
-            rows.append(
-                CheckRow("DATABASE_URL", Status.SKIP, "not compared: fix the settings above first")
-            )
-            rows.append(CheckRow("ports", Status.SKIP, "not checked: fix the settings above first"))
+            rows.append(CheckRow("DATABASE_URL", Status.SKIP, f"not compared: {_FIX_FIRST}"))
+            rows.append(CheckRow("ports", Status.SKIP, f"not checked: {_FIX_FIRST}"))
         return rows + database_rows(project, None, timeout, wait_seconds)[0]
     plan = make_plan(project, resolved)
     rows += plan_rows(plan)

@@ -330,11 +330,7 @@ def parse_positive_int(
 def loopback_host_warning(host: str) -> str | None:
     """An external server at a loopback address is, seen from inside a container, that container
     itself: the stack would never reach it."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(host):
         return None
     return (
         f"The external server is at {host}: inside a container that is the container itself. "

@@ -15,7 +15,6 @@ from wizard.config.model import (
     SslMode,
     check_secret_size,
     parse_port,
-    parse_positive_int,
 )
 from wizard.config.settings import Setting
 from wizard.stack.envfile import EnvValueError, quote_value
@@ -66,10 +65,6 @@ class Session:
 
 def _port_rule(label: str) -> prompter.Validator:
     return lambda text: parse_port(text, label)[1]
-
-
-def _positive_rule(label: str, maximum: int | None = None) -> prompter.Validator:
-    return lambda text: parse_positive_int(text, label, maximum=maximum)[1]
 
 
 def env_safe(
