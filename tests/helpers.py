@@ -295,3 +295,18 @@ def run_as(uid: int, gid: int, job: Callable[[], Any]) -> Any:
     os.waitpid(child, 0)
     assert output, "the unprivileged child reported nothing"
     return json.loads(output)
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is `pid`, zombies included (read from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.add(int(entry.name))
+    return found

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import run_as
+from helpers import children_of, run_as
 
 from wizard.host import documents
 from wizard.host.document_findings import MAX_DOCUMENT_BYTES, Finding
@@ -254,6 +254,148 @@ def test_quick_preview_reports_no_progress(tmp_path: Path) -> None:
     counts: list[int] = []
     preview(tmp_path, budget_s=10, progress=counts.append)
     assert counts == []
+
+
+# --- a large tree shared out between processes ---------------------------------------------------
+
+FORKS: list[str] = []
+sys.addaudithook(lambda event, _args: FORKS.append(event) if event == "os.fork" else None)
+
+
+@dataclass(frozen=True)
+class MixedTree:
+    root: Path
+    by_type: dict[str, int]
+    document_bytes: int
+    other_files: int
+    directories: int
+    blocked_documents: int
+    rare: list[Path]  # the subdirectories that hold one of each rare thing
+    private: list[Path]
+
+
+@pytest.fixture(scope="module")
+def mixed_tree() -> Iterator[MixedTree]:
+    """Twice SPLIT_AFTER files in 20 directories of 5 subdirectories. Each subdirectory of
+    d10 to d19, which the walk reaches after SPLIT_AFTER entries and shares out, holds one of
+    each rare thing: a file over the stack's limit, a link out of the tree, one to a file and
+    one to a directory inside it; d15/s3 to d19/s3 hold a private directory. Every tenth file of
+    each s4 is private (0600), so another user may not read it."""
+    root = Path(tempfile.mkdtemp(prefix="wizard-mixed-"))
+    root.chmod(0o755)
+    per_dir = -(-2 * documents.SPLIT_AFTER // 100)
+    by_type: Counter[str] = Counter()
+    others = total = blocked = 0
+    rare: list[Path] = []
+    private: list[Path] = []
+    try:
+        for top in range(20):
+            for sub in range(5):
+                here = root / f"d{top:02}" / f"s{sub}"
+                here.mkdir(parents=True)
+                for number in range(per_dir):
+                    ext = LARGE_TYPES[number % len(LARGE_TYPES)]
+                    locked = sub == 4 and number % 10 == 0
+                    write(here / f"f{number}{ext}", number % 7, 0o600 if locked else 0o644)
+                    if ext.lower() not in resources.document_types():
+                        others += 1
+                        continue
+                    by_type[ext.lower()] += 1
+                    total += number % 7
+                    blocked += locked
+                if top < 10:
+                    continue
+                rare.append(here)
+                with (here / "big.pdf").open("wb") as handle:
+                    handle.truncate(MAX_DOCUMENT_BYTES + 1)  # sparse: no disk used
+                (here / "out.pdf").symlink_to("../../../elsewhere.pdf")
+                (here / "inside.md").symlink_to("../../d00/s0/f1.md")  # a document of 1 byte
+                (here / "alias").symlink_to("../s0")
+                by_type[".md"] += 1
+                total += 1
+                if top >= 15 and sub == 3:
+                    private.append(write(here / "private" / "x.pdf", 3).parent)
+                    private[-1].chmod(0o700)
+                    by_type[".pdf"] += 1
+                    total += 3
+                    blocked += 1
+        own(root)
+        yield MixedTree(
+            root=root,
+            by_type=dict(by_type),
+            document_bytes=total,
+            other_files=others,
+            directories=1 + 20 + 100 + len(private),
+            blocked_documents=blocked,
+            rare=rare,
+            private=private,
+        )
+    finally:
+        shutil.rmtree(root)
+
+
+@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_a_shared_walk_counts_what_one_walk_counts(mixed_tree: MixedTree, processes: int) -> None:
+    FORKS.clear()
+    result = preview(mixed_tree.root, budget_s=60, reader=(NOBODY, NOBODY), processes=processes)
+
+    assert len(FORKS) == processes - 1
+    assert result.complete
+    assert result.by_type == mixed_tree.by_type
+    assert result.documents == sum(mixed_tree.by_type.values())
+    assert result.document_bytes == mixed_tree.document_bytes
+    assert result.other_files == mixed_tree.other_files
+    assert result.directories == mixed_tree.directories
+    rare = len(mixed_tree.rare)
+    assert result.too_large.count == result.outside_links.count == rare
+    assert result.dir_links.count == rare
+    assert result.too_large.first in {here / "big.pdf" for here in mixed_tree.rare}
+    assert result.outside_links.first in {here / "out.pdf" for here in mixed_tree.rare}
+    assert result.outside_links.detail == "../../../elsewhere.pdf"
+    assert result.unreadable.count == 0
+    access = result.access
+    assert access is not None and access.complete
+    assert (access.documents, access.blocked_documents) == (
+        result.documents, mixed_tree.blocked_documents
+    )  # fmt: skip
+    assert access.blocked_dirs == len(mixed_tree.private)
+    assert access.owner == OWNER
+
+
+def test_directories_the_wizard_cannot_read_are_found_in_a_shared_walk(
+    mixed_tree: MixedTree,
+) -> None:
+    def run() -> list[object]:
+        FORKS.clear()
+        result = preview(mixed_tree.root, budget_s=60, processes=3)
+        found = result.unreadable
+        return [len(FORKS), result.documents, found.count, str(found.first), found.detail]
+
+    resources.document_types()  # cached before the fork: the child may not read the checkout
+    seen = run_as(NOBODY, NOBODY, run) if ROOT else run()
+    forks, counted, unreadable, first, detail = seen
+    assert forks == 2
+    assert counted == sum(mixed_tree.by_type.values()) - len(mixed_tree.private)
+    assert unreadable == len(mixed_tree.private)
+    assert first in {str(path) for path in mixed_tree.private}
+    assert detail == "Permission denied"
+
+
+def test_an_interrupted_shared_walk_leaves_no_process_behind(
+    mixed_tree: MixedTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(documents, "PROGRESS_EVERY_S", 0.0)
+    before = children_of(os.getpid())
+    FORKS.clear()
+
+    def interrupt(seen: int) -> None:
+        if FORKS:  # once the walk is shared out
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        preview(mixed_tree.root, budget_s=60, progress=interrupt, processes=2)
+    assert FORKS
+    assert children_of(os.getpid()) == before
 
 
 # --- links ----------------------------------------------------------------------------------------

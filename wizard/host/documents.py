@@ -9,6 +9,10 @@ one that climbs out, leads nowhere in there even when it works on the host. With
 (the containers' UID:GID) the same walk judges every directory and document from its permission
 bits, so a large tree is read once. `readable_by` makes that judgement on a small sample.
 
+A large tree is shared out: past SPLIT_AFTER entries, the directories still queued are dealt
+to forked copies of the walk, one per CPU (`host.forked`), whose counts are added up. In Python
+a stat() costs twice what it costs in C, and `find` is what a user compares us with.
+
 Nothing here prints; `describe`, `warnings` and `ReadAccess.problem` give the sentences.
 """
 
@@ -25,9 +29,10 @@ from pathlib import Path
 from wizard.host.document_findings import (
     MAX_DOCUMENT_BYTES,
     DocumentPreview,
-    Finding,
     ReadAccess,
 )
+from wizard.host.forked import forked, workers
+from wizard.host.walk_counts import Counts, State
 from wizard.stack import resources
 
 # Who reads the documents: semantik's docker-compose.yml runs webui (and vecpipe) as
@@ -45,6 +50,12 @@ SAMPLE_BUDGET_S = 0.5
 # budget, rarely enough to cost nothing next to a stat() per document.
 CHECK_EVERY = 1024
 PROGRESS_EVERY_S = 0.1
+# Entries a walk reads alone before it shares out what is left: a fork costs about a
+# millisecond and reading this many takes ten.
+SPLIT_AFTER = 4096
+# How long past the deadline a child may take to send what it found (it looks at the clock
+# every CHECK_EVERY entries, as the parent does).
+CHILD_GRACE_S = 1.0
 # Linux gives up on a path with more links than this (ELOOP).
 _MAX_LINK_HOPS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -58,6 +69,7 @@ def preview(
     budget_s: float,
     progress: Callable[[int], None] | None = None,
     reader: tuple[int, int] | None = None,
+    processes: int | None = None,
 ) -> DocumentPreview:
     """Walk `path` (an existing directory) for at most about `budget_s` seconds.
 
@@ -65,11 +77,14 @@ def preview(
     PROGRESS_EVERY_S seconds of a long walk (never for a short one). `reader` (uid, gid) adds
     the containers' view (`access`) from the same walk. Symbolic links to directories are not
     followed, and a directory reached twice (a bind mount of its parent) is read once.
+    `processes` bounds how many processes share a large tree (default: one per CPU, at most
+    `forked.MAX_WORKERS`).
 
     Raises OSError when `path` does not exist or cannot be reached (NotADirectoryError when it is
     no directory); a directory inside it that cannot be read is a finding, not an error.
     """
-    return _Walk(path, reader).run(budget_s, progress, limit=None)
+    walk = _Walk(path, reader)
+    return walk.run(budget_s, progress, limit=None, workers=processes or workers())
 
 
 def readable_by(
@@ -83,33 +98,14 @@ def readable_by(
     """Whether `uid`:`gid` may list `path` and read what is in it, judged on the directory
     itself and its first `sample` entries (breadth first). For a whole tree, pass `reader` to
     `preview` instead: the walk is then made once. Raises as `preview` does."""
-    access = _Walk(path, (uid, gid)).run(budget_s, None, limit=sample).access
+    access = _Walk(path, (uid, gid)).run(budget_s, None, limit=sample, workers=1).access
     assert access is not None  # a reader was given
     return access
 
 
-class _Tally:
-    """A mutable Finding, for the rare things; the hot loop keeps plain integers."""
-
-    __slots__ = ("count", "detail", "first")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.first: str | None = None
-        self.detail = ""
-
-    def add(self, where: str, detail: str = "") -> None:
-        if self.first is None:
-            self.first, self.detail = where, detail
-        self.count += 1
-
-    def finding(self) -> Finding:
-        return Finding(self.count, None if self.first is None else Path(self.first), self.detail)
-
-
 class _Walk:
-    """One walk's state. The counters of the hot loop live in `run`'s locals; what is rare
-    (directories, links, refusals) goes through these methods and attributes."""
+    """One walk's state. The hot loop (`walk`) keeps its counters in locals and puts them back
+    when it returns; what is rare (directories, links, refusals) goes through the methods."""
 
     def __init__(self, path: Path, reader: tuple[int, int] | None) -> None:
         self.path = path
@@ -122,10 +118,9 @@ class _Walk:
         self.prefix = len(self.root.rstrip("/")) + 1
         self.judge = reader is not None
         self.uid, self.gid = reader if reader is not None else (0, 0)
-        self.unreadable, self.outside, self.dir_links, self.too_large, self.blocked_dirs = (
-            _Tally() for _ in range(5)
-        )
-        self.first_blocked: tuple[str, os.stat_result] | None = None
+        self.types = frozenset(resources.document_types())
+        self.counts = Counts(self.types)
+        self.next_progress = 0.0
         # Directories met, by (st_dev, st_ino): no loop even through a bind mount of a parent,
         # which the containers see too (Docker binds recursively).
         self.visited = {(top.st_dev, top.st_ino)}
@@ -137,9 +132,10 @@ class _Walk:
         self.queue: deque[tuple[str, bool]] = deque([(self.root, self.top_ok)])
 
     def block(self, path: str, info: os.stat_result) -> None:
-        self.blocked_dirs.add(path)
-        if self.first_blocked is None:
-            self.first_blocked = (path, info)
+        counts = self.counts
+        counts.blocked_dirs.add(path)
+        if counts.first_blocked is None:
+            counts.first_blocked = (path, info.st_uid, info.st_gid)
 
     def enter(self, path: str, info: os.stat_result, visible: bool) -> None:
         key = (info.st_dev, info.st_ino)
@@ -156,11 +152,11 @@ class _Walk:
         outside or nowhere, or to a directory."""
         target = _resolve_inside(self.real_root, link[self.prefix :])
         if target is None:
-            self.outside.add(link, os.readlink(link))
+            self.counts.outside.add(link, os.readlink(link))
             return None
         info = os.stat(target, follow_symlinks=False)
         if stat.S_ISDIR(info.st_mode):
-            self.dir_links.add(link, os.readlink(link))
+            self.counts.dir_links.add(link, os.readlink(link))
             return None
         return info
 
@@ -169,26 +165,82 @@ class _Walk:
         budget_s: float,
         progress: Callable[[int], None] | None,
         limit: int | None,
+        workers: int,
     ) -> DocumentPreview:
+        start = time.monotonic()
+        deadline = start + budget_s
+        self.next_progress = start + PROGRESS_EVERY_S
+        if limit is not None or workers < 2:
+            self.walk(deadline, progress, limit)
+        else:
+            # A small tree is done before this pause; a large one is shared out from here.
+            self.walk(deadline, progress, None, pause_at=SPLIT_AFTER)
+            if self.queue and not self.counts.cut:
+                self.share(deadline, progress, workers)
+        return self.preview(budget_s, time.monotonic() - start)
+
+    def share(self, deadline: float, progress: Callable[[int], None] | None, workers: int) -> None:
+        """Walk what is queued with `workers` - 1 forked children, each taking every
+        `workers`-th directory (breadth first, so each gets a part of every level)."""
+        queued = list(self.queue)
+        parts = [queued[i::workers] for i in range(1, min(workers, len(queued)))]
+        self.queue = deque(queued[0::workers])
+
+        def child(part: list[tuple[str, bool]], report: Callable[[int], None] | None) -> State:
+            self.counts = Counts(self.types)
+            self.queue = deque(part)
+            self.walk(deadline, report, None)
+            return self.counts.state()
+
+        with forked(parts, child, report=progress is not None) as children:
+
+            def together(seen: int) -> None:
+                assert progress is not None
+                progress(seen + children.progress())
+
+            self.walk(deadline, None if progress is None else together, None)
+            results = children.results(until=deadline + CHILD_GRACE_S)
+        for part, result in zip(parts, results, strict=True):
+            if result is not None:
+                self.counts.merge(result)
+            elif time.monotonic() < deadline:  # a child that failed: its part is done here
+                self.queue.extend(part)
+                self.walk(deadline, progress, None)
+            else:  # one that did not finish in time: what it saw is lost, the rest is a floor
+                self.counts.cut = True
+
+    def walk(
+        self,
+        deadline: float,
+        progress: Callable[[int], None] | None,
+        limit: int | None,
+        *,
+        pause_at: int | None = None,
+    ) -> None:
+        """Read the queued directories until none is left, the deadline, `limit` entries, or
+        (between two directories) `pause_at` entries with two or more directories queued."""
         # A measured hot loop, kept whole on purpose (over the 60-line rule): `make bench`'s
         # document preview times it against `find -printf %s`, and each function call or
         # attribute lookup per entry costs there (issue 15 item 22).
-        start = time.monotonic()
-        deadline = start + budget_s
-        types = frozenset(resources.document_types())
-        judge, uid, gid = self.judge, self.uid, self.gid
-        queue, unreadable, too_large = self.queue, self.unreadable, self.too_large
-        # Every type counted from 0, so that the hot loop adds without a lookup-or-insert.
-        by_type = dict.fromkeys(types, 0)
+        counts, types, judge, uid, gid = self.counts, self.types, self.judge, self.uid, self.gid
+        queue, by_type, unreadable, too_large = (
+            self.queue, counts.by_type, counts.unreadable, counts.too_large
+        )  # fmt: skip
         # Locals: the hot loop reads them for every document.
         lstat_at, max_bytes, IFMT, IFREG = os.stat, MAX_DOCUMENT_BYTES, 0o170000, stat.S_IFREG
-        documents = document_bytes = others = directories = seen = blocked = 0
+        documents, document_bytes, others = counts.documents, counts.document_bytes, counts.others
+        directories, seen, blocked = counts.directories, counts.seen, counts.blocked
         stop = limit if limit is not None else -1
-        next_check = min(CHECK_EVERY, stop) if limit is not None else CHECK_EVERY
-        next_progress = start + PROGRESS_EVERY_S
+        pause = pause_at if pause_at is not None else -1
+        next_check = seen + CHECK_EVERY
+        if limit is not None:
+            next_check = min(next_check, stop)
+        next_progress = self.next_progress
         cut = False
 
         while queue and not cut:
+            if seen >= pause >= 0 and len(queue) > 1:
+                break
             here, visible = queue.popleft()
             try:
                 fd = os.open(here, _DIR_FLAGS)
@@ -265,8 +317,12 @@ class _Walk:
                                     mode >>= 3
                                 if not (visible and mode & _READ):
                                     blocked += 1
-                                    if self.first_blocked is None:
-                                        self.first_blocked = (base + name, info)
+                                    if counts.first_blocked is None:
+                                        counts.first_blocked = (
+                                            base + name,
+                                            info.st_uid,
+                                            info.st_gid,
+                                        )
                         except OSError as exc:
                             # A directory listed but not searchable (r without x), or an entry
                             # gone since it was listed: the directory counts once as unreadable.
@@ -279,35 +335,42 @@ class _Walk:
             finally:
                 os.close(fd)
 
+        counts.documents, counts.document_bytes, counts.others = documents, document_bytes, others
+        counts.directories, counts.seen, counts.blocked = directories, seen, blocked
+        counts.cut = counts.cut or cut
+        self.next_progress = next_progress
+
+    def preview(self, budget_s: float, elapsed_s: float) -> DocumentPreview:
+        counts = self.counts
         access = None
-        if judge:
-            first = self.first_blocked
+        if self.judge:
+            first = counts.first_blocked
             access = ReadAccess(
                 path=self.path,
-                uid=uid,
-                gid=gid,
-                documents=documents,
-                blocked_documents=blocked,
-                blocked_dirs=self.blocked_dirs.count,
+                uid=self.uid,
+                gid=self.gid,
+                documents=counts.documents,
+                blocked_documents=counts.blocked,
+                blocked_dirs=counts.blocked_dirs.count,
                 first_blocked=None if first is None else Path(first[0]),
-                owner=None if first is None else (first[1].st_uid, first[1].st_gid),
+                owner=None if first is None else (first[1], first[2]),
                 top_blocked=not self.top_ok,
-                complete=not cut,
+                complete=not counts.cut,
             )
         return DocumentPreview(
             path=self.path,
-            by_type={ext: count for ext, count in by_type.items() if count},
-            documents=documents,
-            document_bytes=document_bytes,
-            other_files=others,
-            directories=directories,
-            complete=not cut,
+            by_type={ext: count for ext, count in counts.by_type.items() if count},
+            documents=counts.documents,
+            document_bytes=counts.document_bytes,
+            other_files=counts.others,
+            directories=counts.directories,
+            complete=not counts.cut,
             budget_s=budget_s,
-            elapsed_s=time.monotonic() - start,
-            unreadable=unreadable.finding(),
-            outside_links=self.outside.finding(),
-            dir_links=self.dir_links.finding(),
-            too_large=too_large.finding(),
+            elapsed_s=elapsed_s,
+            unreadable=counts.unreadable.finding(),
+            outside_links=counts.outside.finding(),
+            dir_links=counts.dir_links.finding(),
+            too_large=counts.too_large.finding(),
             access=access,
         )
 
