@@ -66,7 +66,8 @@ def test_counts_documents_per_type_and_total_size(tmp_path: Path) -> None:
     assert (result.documents, result.document_bytes) == (4, 160)
     assert (result.other_files, result.directories, result.complete) == (6, 3, True)
     assert result.describe() == (
-        f"{tmp_path}: 4 documents, 160 bytes (2 .pdf, 1 .docx, 1 .md); 6 other files; 3 directories"
+        f"{tmp_path}: 4 documents, 160 bytes (2 .pdf, 1 .docx, 1 .md); 6 other files; "
+        "2 subdirectories"
     )
     assert result.warnings() == ()
 
@@ -74,7 +75,7 @@ def test_counts_documents_per_type_and_total_size(tmp_path: Path) -> None:
 def test_sizes_are_said_in_binary_units(tmp_path: Path) -> None:
     write(tmp_path / "a.txt", 1536)
     assert preview(tmp_path, budget_s=10).describe() == (
-        f"{tmp_path}: 1 document, 1.5 KiB (1 .txt); 0 other files; 1 directory"
+        f"{tmp_path}: 1 document, 1.5 KiB (1 .txt); no other files; no subdirectories"
     )
 
 
@@ -82,7 +83,17 @@ def test_directory_without_documents_names_what_the_stack_reads(tmp_path: Path) 
     write(tmp_path / "photo.jpg")
     assert preview(tmp_path, budget_s=10).describe() == (
         f"{tmp_path}: no documents the stack indexes (.pdf, .docx, .doc, .txt, .text, .pptx, "
-        ".eml, .md, .html); 1 other file; 1 directory"
+        ".eml, .md, .html); 1 other file; no subdirectories"
+    )
+
+
+def test_an_empty_directory_is_said_to_be_empty(tmp_path: Path) -> None:
+    assert preview(tmp_path, budget_s=10).describe() == f"{tmp_path}: an empty directory"
+    # Not empty: what the stack skips is there.
+    (tmp_path / "gone.pdf").symlink_to("missing.pdf")
+    assert preview(tmp_path, budget_s=10).describe() == (
+        f"{tmp_path}: no documents the stack indexes (.pdf, .docx, .doc, .txt, .text, .pptx, "
+        ".eml, .md, .html); no other files; no subdirectories"
     )
 
 
@@ -212,7 +223,7 @@ def test_tiny_budget_stops_early_and_says_at_least(large_tree: LargeTree) -> Non
     # The first 1,024 entries are directories: nothing found yet, and said so.
     assert result.describe() == (
         f"{large_tree.root}: no documents found yet; no other files yet; at least "
-        f"{result.directories} directories (stopped after 0.001 s, before the end)"
+        f"{result.directories - 1} subdirectories (stopped after 0.001 s, before the end)"
     )
 
 
@@ -232,7 +243,7 @@ def test_budget_cut_in_the_files_says_at_least(
     assert not result.complete
     assert result.describe() == (
         f"{tmp_path}: at least 20 documents, at least 2 KiB (20 .pdf); no other files "
-        "yet; at least 1 directory (stopped after 1.5 s, before the end)"
+        "yet; no subdirectories yet (stopped after 1.5 s, before the end)"
     )
 
 

@@ -386,7 +386,7 @@ def test_each_directory_is_previewed_and_checked_readable_by_the_containers_user
 
     assert run.returncode == 0, run.stderr
     assert f"{docs}: 3 documents, " in run.stderr
-    assert "(2 .pdf, 1 .md); 1 other file; 2 directories" in run.stderr
+    assert "(2 .pdf, 1 .md); 1 other file; 1 subdirectory" in run.stderr
     assert "containers run as 1000:1000" in run.stderr and "chmod -R o+rX" in run.stderr
     # The worker reads the documents as that same user, so the advice holds for it too.
     services = compose_config(stack)["services"]

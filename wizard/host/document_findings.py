@@ -126,9 +126,13 @@ class DocumentPreview:
     access: ReadAccess | None = None
 
     def describe(self) -> str:
-        """One line: documents per type and their size, other files, directories; every
-        number as "at least N" when the walk was cut short."""
+        """One line: documents per type and their size, other files, subdirectories (or that
+        the directory is empty); every number as "at least N" when the walk was cut short."""
         least = "" if self.complete else "at least "
+        skipped = (self.unreadable, self.outside_links, self.dir_links, self.too_large)
+        found_nothing = not (self.documents or self.other_files or self.subdirectories)
+        if self.complete and found_nothing and not any(f.count for f in skipped):
+            return f"{self.path}: an empty directory"
         if self.documents:
             kinds = sorted(self.by_type.items(), key=lambda item: (-item[1], item[0]))
             types = ", ".join(f"{count:,} {ext}" for ext, count in kinds)
@@ -142,15 +146,20 @@ class DocumentPreview:
             found = "no documents found yet"
         text = (
             f"{self.path}: {found}; {self._number(self.other_files, 'other file')}; "
-            f"{self._number(self.directories, 'directory')}"
+            f"{self._number(self.subdirectories, 'subdirectory')}"
         )
         if not self.complete:
             text += f" (stopped after {self.budget_s:g} s, before the end)"
         return text
 
+    @property
+    def subdirectories(self) -> int:
+        """The directories read below `path` (`directories` counts `path` itself)."""
+        return max(self.directories - 1, 0)
+
     def _number(self, count: int, noun: str) -> str:
         if self.complete:
-            return _plural(count, noun)
+            return _plural(count, noun) if count else f"no {_plural_noun(noun)}"
         return f"at least {_plural(count, noun)}" if count else f"no {_plural_noun(noun)} yet"
 
     def warnings(self) -> tuple[str, ...]:
