@@ -520,7 +520,7 @@ def bundled(tmp_path: Path, db: AppDatabase) -> Iterator[Path]:
         cwd=root, env={"WIZARD_POSTGRES_PASSWORD": db.password, "COLUMNS": "200"},
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    assert "user create USERNAME --email EMAIL --admin" in made.stderr.splitlines()[-1]
+    assert "up --admin USERNAME --admin-email EMAIL" in made.stderr.splitlines()[-1]
     yield root
 
 

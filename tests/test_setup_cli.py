@@ -800,13 +800,13 @@ def test_the_next_command_works_from_the_directory_it_tells_you_to_cd_to(
 
     assert done.returncode == 0, done.stderr
     [next_line] = [line for line in done.stderr.splitlines() if line.startswith("Next: ")]
-    # A first install ends with creating the administrator (the accounts commands).
-    cd, compose, check, *_ = next_line.removeprefix("Next: ").split("  then  ")
-    assert cd == f"cd {project}" and compose == "docker compose up -d"
-    assert check.endswith(" check --wait 60")
-    command = shlex.split(check.removesuffix(" check --wait 60"))
+    # A first install: `up`, which creates the administrator before the web UI starts.
+    cd, up = next_line.removeprefix("Next: ").split("  then  ")
+    assert cd == f"cd {project}"
+    assert up.endswith(" up --admin USERNAME --admin-email EMAIL")
+    command = shlex.split(up.removesuffix(" up --admin USERNAME --admin-email EMAIL"))
     ran = subprocess.run([*command, "--version"], cwd=project, env=env, capture_output=True)
-    assert ran.returncode == 0, (check, ran.stderr)
+    assert ran.returncode == 0, (up, ran.stderr)
 
 
 ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")

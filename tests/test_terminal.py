@@ -129,7 +129,7 @@ def test_setup_in_a_real_terminal_through_all_five_steps(
     assert any(
         line.startswith("GPU detection: nvidia-smi not found") for line in screen.splitlines()
     )
-    # "Next:" will say `docker compose up -d`: step 1 says whether that can run here.
+    # "Next:" will say `wizard up`, which runs `docker compose`: step 1 says whether it can here.
     assert any(
         line.startswith("! Docker: there is no `docker` on PATH") for line in screen.splitlines()
     )

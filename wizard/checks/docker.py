@@ -1,4 +1,5 @@
-"""Docker: whether `docker compose up -d` (what "Next:" says) can run the configuration here."""
+"""Docker: whether `docker compose`, which `wizard up` (what "Next:" names) runs, can run the
+configuration here."""
 
 from __future__ import annotations
 

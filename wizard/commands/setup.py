@@ -20,7 +20,6 @@ from wizard.commands.setup_report import (
     Request,
     interrupted_after_write,
     next_steps,
-    program,
 )
 from wizard.config import document_dirs
 from wizard.config.answers import Answers, Source
@@ -322,7 +321,3 @@ def _start_database(request: Request, ui: UI, outcome: Outcome) -> None:
         f"Database: PostgreSQL {result.server_version} at {config.host_address}:"
         f"{config.database.host_port} answers, and the app's role can create tables."
     )
-    waiting = f"{program()} check --wait 60"
-    outcome.next_steps = [
-        f"{program()} check" if step == waiting else step for step in outcome.next_steps
-    ]

@@ -53,13 +53,14 @@ def interrupted_after_write(result: WriteResult | None, steps: list[str]) -> Int
 
 
 def next_steps(request: Request, *, first_install: bool = False) -> list[str]:
+    """What to run after setup: `wizard up`, which starts the stack in order and, on a first
+    install, creates the administrator before the web UI can take a registration (the stack
+    makes its first user the superuser)."""
     steps = []
     if request.project_dir != request.cwd:
         steps.append(f"cd {shlex.quote(str(request.project_dir))}")
-    steps += ["docker compose up -d", f"{program()} check --wait 60"]
-    if first_install:
-        # Before anyone else can register (the web UI makes its first user the superuser).
-        steps.append(f"{program()} user create USERNAME --email EMAIL --admin")
+    up = f"{program()} up"
+    steps.append(f"{up} --admin USERNAME --admin-email EMAIL" if first_install else up)
     return steps
 
 
