@@ -297,8 +297,9 @@ def run_as(uid: int, gid: int, job: Callable[[], Any]) -> Any:
     return json.loads(output)
 
 
-def children_of(pid: int) -> set[int]:
-    """The processes whose parent is `pid`, zombies included (read from /proc)."""
+def processes_with(field: int, value: int) -> set[int]:
+    """The processes (zombies included) whose /proc/PID/stat field number `field` (counted
+    from the state, 0) is `value`: 1 the parent, 3 the process group, 4 the session."""
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -307,6 +308,11 @@ def children_of(pid: int) -> set[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # gone meanwhile
-        if int(fields[1]) == pid:
+        if int(fields[field]) == value:
             found.add(int(entry.name))
     return found
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is `pid`."""
+    return processes_with(1, pid)

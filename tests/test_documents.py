@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -13,10 +14,11 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from random import Random
 from types import SimpleNamespace
 
 import pytest
-from helpers import children_of, run_as
+from helpers import children_of, processes_with, run_as
 
 from wizard.host import documents
 from wizard.host.document_findings import MAX_DOCUMENT_BYTES, Finding
@@ -351,6 +353,7 @@ def test_a_shared_walk_counts_what_one_walk_counts(mixed_tree: MixedTree, proces
     result = preview(mixed_tree.root, budget_s=60, reader=(NOBODY, NOBODY), processes=processes)
 
     assert len(FORKS) == processes - 1
+    assert result.processes == processes  # every child's counts came back
     assert result.complete
     assert result.by_type == mixed_tree.by_type
     assert result.documents == sum(mixed_tree.by_type.values())
@@ -380,16 +383,40 @@ def test_directories_the_wizard_cannot_read_are_found_in_a_shared_walk(
         FORKS.clear()
         result = preview(mixed_tree.root, budget_s=60, processes=3)
         found = result.unreadable
-        return [len(FORKS), result.documents, found.count, str(found.first), found.detail]
+        return [result.processes, result.documents, found.count, str(found.first), found.detail]
 
     resources.document_types()  # cached before the fork: the child may not read the checkout
     seen = run_as(NOBODY, NOBODY, run) if ROOT else run()
-    forks, counted, unreadable, first, detail = seen
-    assert forks == 2
+    forks, counted, unreadable, first, detail = seen  # (forks: processes)
+    assert forks == 3
     assert counted == sum(mixed_tree.by_type.values()) - len(mixed_tree.private)
     assert unreadable == len(mixed_tree.private)
     assert first in {str(path) for path in mixed_tree.private}
     assert detail == "Permission denied"
+
+
+@pytest.mark.skipif(not ROOT, reason="a bind mount needs root")
+def test_a_tree_holding_a_directory_twice_is_walked_by_one_process(mixed_tree: MixedTree) -> None:
+    # A bind mount of one part of the tree in another: apart, two processes would each count it.
+    mirror = mixed_tree.root / "d17" / "s2" / "mirror"
+    mirror.mkdir()
+    source = mixed_tree.root / "d16" / "s1"
+    mounted = subprocess.run(
+        ["mount", "--bind", str(source), str(mirror)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        mirror.rmdir()
+        pytest.skip(f"mount --bind failed: {mounted.stderr.decode().strip()}")
+    try:
+        FORKS.clear()
+        shared = preview(mixed_tree.root, budget_s=60, processes=3)
+        alone = preview(mixed_tree.root, budget_s=60, processes=1)
+    finally:
+        subprocess.run(["umount", str(mirror)], check=True)
+        mirror.rmdir()
+    assert (FORKS, shared.processes) == ([], 1)
+    assert shared.documents == alone.documents == sum(mixed_tree.by_type.values())
+    assert shared.directories == alone.directories == mixed_tree.directories
 
 
 def test_an_interrupted_shared_walk_leaves_no_process_behind(
@@ -407,6 +434,94 @@ def test_an_interrupted_shared_walk_leaves_no_process_behind(
         preview(mixed_tree.root, budget_s=60, progress=interrupt, processes=2)
     assert FORKS
     assert children_of(os.getpid()) == before
+
+
+# A preview of a shared walk as the wizard runs it (SIGTERM and SIGINT raise KeyboardInterrupt),
+# holding the project's lock. argv: the tree, then "child" or "parent" to have that side get a
+# SIGINT the moment fork() returns (the worst moment), or "none".
+INTERRUPTED_WALK = """
+import atexit, os, signal, sys
+from pathlib import Path
+from wizard.signals import interrupt
+signal.signal(signal.SIGTERM, interrupt)
+from wizard.files.lock import project_lock
+from wizard.host.documents import preview
+
+me = os.getpid()
+def escaped():
+    if os.getpid() != me:
+        os.write(2, b"ESCAPED %d\\n" % os.getpid())
+atexit.register(escaped)
+fork, side = os.fork, sys.argv[2]
+def fork_then_interrupted():
+    pid = fork()
+    if (pid == 0) == (side == "child") and side != "none":
+        os.kill(os.getpid(), signal.SIGINT)
+    return pid
+os.fork = fork_then_interrupted
+try:
+    try:
+        with project_lock(Path(sys.argv[3])):
+            print("ready", flush=True)
+            found = preview(Path(sys.argv[1]), budget_s=60, processes=3)
+            said = f"{found.documents} {found.processes}"
+    except KeyboardInterrupt:
+        said = "interrupted"
+except KeyboardInterrupt:  # (one landing as the first is handled)
+    said = "interrupted"
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # as wizard's main
+print(said, flush=True)
+escaped()
+"""
+
+
+def walk_interrupted(tree: Path, side: str, project: Path, after_s: float = -1) -> list[str]:
+    """Run INTERRUPTED_WALK in a session of its own; with `after_s` >= 0, also send SIGINT to
+    the whole session that long after it says it is ready. Returns its stdout lines, after
+    checking that no process of it is left and that no child ran the caller's code."""
+    run = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_WALK, str(tree), side, str(project)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert run.stdout is not None
+    assert run.stdout.readline() == "ready\n"
+    if after_s >= 0:
+        time.sleep(after_s)
+        os.killpg(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert "ESCAPED" not in err and "Traceback" not in err, err
+    assert run.returncode == 0, err
+    deadline = time.monotonic() + 5
+    while processes_with(4, run.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with(4, run.pid) == set()  # nothing of its session is left
+    return out.splitlines()
+
+
+def test_a_child_interrupted_as_it_is_forked_dies_and_its_part_is_walked_all_the_same(
+    mixed_tree: MixedTree, tmp_path: Path
+) -> None:
+    lines = walk_interrupted(mixed_tree.root, "child", tmp_path)
+    # Each child died of the SIGINT, without running a line of the caller's; the parent did
+    # their parts itself.
+    assert lines == [f"{sum(mixed_tree.by_type.values())} 1"]
+
+
+def test_a_parent_interrupted_as_it_forks_leaves_no_child_behind(
+    mixed_tree: MixedTree, tmp_path: Path
+) -> None:
+    assert walk_interrupted(mixed_tree.root, "parent", tmp_path) == ["interrupted"]
+
+
+def test_ctrl_c_at_any_moment_of_a_shared_walk_ends_it_whole(
+    mixed_tree: MixedTree, tmp_path: Path
+) -> None:
+    random = Random(15)
+    outcomes = Counter()
+    for _ in range(12):
+        lines = walk_interrupted(mixed_tree.root, "none", tmp_path, random.uniform(0, 0.03))
+        outcomes[lines[-1] if lines else ""] += 1
+    assert set(outcomes) <= {"interrupted", f"{sum(mixed_tree.by_type.values())} 3"}, outcomes
 
 
 # --- links ----------------------------------------------------------------------------------------

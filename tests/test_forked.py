@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from helpers import children_of
 
-from wizard.host.forked import forked
+from wizard.host.forked import forked, workers
 
 Report = Callable[[int], None] | None
 
@@ -98,3 +101,39 @@ def test_an_interrupt_in_the_parent_kills_and_reaps_every_child() -> None:
         pass
     assert time.monotonic() - started < 10
     assert children_of(os.getpid()) == before
+
+
+def test_results_already_sent_are_taken_even_past_the_deadline() -> None:
+    def work(part: int, report: Report) -> int:
+        return part
+
+    with forked([1, 2, 3], work, report=False) as children:
+        time.sleep(0.5)  # every child has sent its result and ended
+        assert children.results(until=time.monotonic() - 1) == [1, 2, 3]
+
+
+def test_a_child_closes_the_files_it_inherited_but_its_pipe(tmp_path: Path) -> None:
+    lock = (tmp_path / "lock").open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+
+    def work(part: int, report: Report) -> bool:
+        try:
+            os.fstat(lock.fileno())
+        except OSError:
+            return True
+        return False
+
+    with forked([1], work, report=False) as children:
+        assert children.results(until=time.monotonic() + 30) == [True]
+    lock.close()
+
+
+def test_no_forks_while_other_threads_run() -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert workers() == 1
+    finally:
+        release.set()
+        other.join()

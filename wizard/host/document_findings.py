@@ -108,6 +108,7 @@ class DocumentPreview:
     counted). `outside_links`: symbolic links that lead outside the tree, or nowhere: the
     containers cannot follow them. `dir_links`: links to directories inside the tree, which the
     stack does not follow. `access`: the containers' view, when `preview` was given a reader.
+    `processes`: how many processes walked the tree (their counts are added up).
     """
 
     path: Path
@@ -124,6 +125,7 @@ class DocumentPreview:
     dir_links: Finding = Finding()
     too_large: Finding = Finding()
     access: ReadAccess | None = None
+    processes: int = 1
 
     def describe(self) -> str:
         """One line: documents per type and their size, other files, subdirectories (or that

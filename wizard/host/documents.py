@@ -32,6 +32,7 @@ from wizard.host.document_findings import (
     ReadAccess,
 )
 from wizard.host.forked import forked, workers
+from wizard.host.mounts import may_repeat_directories
 from wizard.host.walk_counts import Counts, State
 from wizard.stack import resources
 
@@ -120,6 +121,7 @@ class _Walk:
         self.uid, self.gid = reader if reader is not None else (0, 0)
         self.types = frozenset(resources.document_types())
         self.counts = Counts(self.types)
+        self.processes = 1  # whose counts are in self.counts
         self.next_progress = 0.0
         # Directories met, by (st_dev, st_ino): no loop even through a bind mount of a parent,
         # which the containers see too (Docker binds recursively).
@@ -170,13 +172,14 @@ class _Walk:
         start = time.monotonic()
         deadline = start + budget_s
         self.next_progress = start + PROGRESS_EVERY_S
-        if limit is not None or workers < 2:
-            self.walk(deadline, progress, limit)
-        else:
-            # A small tree is done before this pause; a large one is shared out from here.
+        if limit is None and workers > 1:
+            # A small tree is done before this pause; a large one is shared out from here,
+            # unless it may hold a directory twice, which two processes would each count.
             self.walk(deadline, progress, None, pause_at=SPLIT_AFTER)
-            if self.queue and not self.counts.cut:
+            if self.queue and not self.counts.cut and not may_repeat_directories(self.real_root):
                 self.share(deadline, progress, workers)
+        if not self.counts.cut:
+            self.walk(deadline, progress, limit)  # what is left (all of it, for one process)
         return self.preview(budget_s, time.monotonic() - start)
 
     def share(self, deadline: float, progress: Callable[[int], None] | None, workers: int) -> None:
@@ -192,20 +195,31 @@ class _Walk:
             self.walk(deadline, report, None)
             return self.counts.state()
 
+        shown = 0
         with forked(parts, child, report=progress is not None) as children:
 
             def together(seen: int) -> None:
+                # Never backwards: a child that failed leaves the sum, and its part is redone.
+                nonlocal shown
+                shown = max(shown, seen + children.progress())
                 assert progress is not None
-                progress(seen + children.progress())
+                progress(shown)
 
-            self.walk(deadline, None if progress is None else together, None)
-            results = children.results(until=deadline + CHILD_GRACE_S)
+            def tick() -> None:
+                together(self.counts.documents + self.counts.others)
+
+            own = None if progress is None else together
+            self.walk(deadline, own, None)
+            results = children.results(
+                deadline + CHILD_GRACE_S, None if progress is None else tick, PROGRESS_EVERY_S
+            )
         for part, result in zip(parts, results, strict=True):
             if result is not None:
                 self.counts.merge(result)
+                self.processes += 1
             elif time.monotonic() < deadline:  # a child that failed: its part is done here
                 self.queue.extend(part)
-                self.walk(deadline, progress, None)
+                self.walk(deadline, own, None)
             else:  # one that did not finish in time: what it saw is lost, the rest is a floor
                 self.counts.cut = True
 
@@ -372,6 +386,7 @@ class _Walk:
             dir_links=counts.dir_links.finding(),
             too_large=counts.too_large.finding(),
             access=access,
+            processes=self.processes,
         )
 
 

@@ -7,20 +7,25 @@ with `find -printf %s`, which is C). Each child is a fork of the walk as it stan
 part of the directories still to read; it sends back how far it got now and then (for the
 spinner) and, at the end, one `marshal`led result, through its own pipe.
 
-Nothing a child does can reach the caller's stack: it ends with `os._exit` whatever happens,
-flushes nothing (what the parent had buffered is the parent's to print), and dies of SIGINT and
-SIGTERM, which the parent handles (it kills and reaps every child before passing an interrupt
-on). A child that fails or does not answer in time gives None, and the caller decides.
+Nothing a child does can reach the caller's stack. SIGINT and SIGTERM are blocked from before
+the fork until the parent has recorded the child, so that no interrupt (the wizard raises
+KeyboardInterrupt for both) lands in the child before it is inside its own `finally:
+os._exit`, nor in the parent while a child is not yet known to it. The child then dies of
+them by default, closes every file it inherited but its pipe (the project's lock among them),
+and flushes nothing. The parent, leaving the block for whatever reason, kills and reaps every
+child. A child that fails or does not answer in time gives None; the caller decides.
 """
 
 from __future__ import annotations
 
 import marshal
+import math
 import os
 import select
 import signal
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -33,18 +38,44 @@ Result = TypeVar("Result")
 _HEADER = struct.Struct(">cI")
 _PROGRESS = struct.Struct(">Q")
 MAX_WORKERS = 4
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+# How long `close` waits for killed children to be reaped: one in an uninterruptible read (a
+# hung network filesystem) dies only when that read returns, and is then left to init.
+_REAP_S = 2.0
+# The shortest wait between two ticks while the children finish.
+_TICK_FLOOR_S = 0.02
 
 
 def workers() -> int:
-    """How many processes a walk may use: the CPUs this process may run on, at most
-    MAX_WORKERS; 1 where fork() is not what it is on Linux (macOS forks badly with threads)."""
-    if not sys.platform.startswith("linux"):
+    """How many processes a walk may use: the CPUs this process may run on (its affinity, and
+    its cgroup's CPU quota, as in a container), at most MAX_WORKERS. 1 where fork() is not safe
+    to use: off Linux (macOS forks badly), and while other threads run (what they hold, a lock
+    in the middle of a DNS lookup say, would stay held in the child)."""
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
         return 1
     try:
         cpus = len(os.sched_getaffinity(0))
     except OSError:
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_WORKERS))
+    return max(1, min(cpus, _cgroup_cpus(), MAX_WORKERS))
+
+
+def _cgroup_cpus() -> int:
+    """The CPUs the cgroup's quota allows (cgroup v2 `cpu.max`, else v1), rounded up."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as file:
+            quota, period = file.read().split()[:2]
+    except (OSError, ValueError):
+        try:
+            with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as file:
+                quota = file.read().strip()
+            with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as file:
+                period = file.read().strip()
+        except OSError:
+            return MAX_WORKERS
+    if quota in ("max", "-1") or not quota.isdigit() or not period.isdigit() or period == "0":
+        return MAX_WORKERS
+    return max(1, math.ceil(int(quota) / int(period)))
 
 
 @dataclass
@@ -65,24 +96,39 @@ class Children(Generic[Part, Result]):
     _children: list[_Child] = field(default_factory=list)
 
     def progress(self) -> int:
-        """What the children have reported so far (their counts, summed); never blocks."""
-        for child in self._children:
-            if not child.done and select.select([child.fd], [], [], 0)[0]:
-                self._read(child)
-        return sum(child.seen for child in self._children)
+        """What the children have reported so far (their counts, summed; not those of a child
+        that ended without a result); never blocks."""
+        live = {child.fd: child for child in self._children if not child.done}
+        if live:
+            poller = select.poll()
+            for fd in live:
+                poller.register(fd, select.POLLIN)
+            for fd, _ in poller.poll(0):
+                self._read(live[fd])
+        return sum(c.seen for c in self._children if not (c.done and c.result is None))
 
-    def results(self, until: float) -> list[Result | None]:
-        """Each child's result, in order; None for one that failed, or that had not finished
-        by `until` (time.monotonic()): it is killed."""
+    def results(
+        self, until: float, tick: Callable[[], None] | None = None, every: float = 0.1
+    ) -> list[Result | None]:
+        """Each child's result, in order; None for one that failed, or that had not sent it by
+        `until` (time.monotonic()); what has arrived by then is always read. `tick`, when
+        given, is called about every `every` seconds of the wait."""
         waiting = {child.fd: child for child in self._children if not child.done}
+        poller = select.poll()
+        for fd in waiting:
+            poller.register(fd, select.POLLIN)
         while waiting:
-            left = until - time.monotonic()
-            ready = select.select(list(waiting), [], [], max(left, 0))[0] if left > 0 else []
-            if not ready:
-                break
-            for fd in ready:
+            left = max(until - time.monotonic(), 0.0)
+            wait = left if tick is None else min(left, max(every, _TICK_FLOOR_S))
+            events = poller.poll(1000 * wait)
+            for fd, _ in events:
                 if self._read(waiting[fd]):
+                    poller.unregister(fd)
                     del waiting[fd]
+            if tick is not None:
+                tick()
+            if not events and left == 0:
+                break
         missing = [None] * (len(self.parts) - len(self._children))  # forks that failed
         return [child.result for child in self._children] + missing
 
@@ -108,13 +154,37 @@ class Children(Generic[Part, Result]):
         return False
 
     def close(self) -> None:
-        """Kill what is still running and reap every child."""
-        for child in self._children:
-            os.close(child.fd)
-            with suppress(ProcessLookupError):  # (a child not yet reaped is never gone)
-                os.kill(child.pid, signal.SIGKILL)
-            os.waitpid(child.pid, 0)
-        self._children.clear()
+        """Kill every child, then reap them (a second Ctrl-C waits until this is done)."""
+        with _interrupts_held():
+            for child in self._children:
+                os.close(child.fd)
+                with suppress(ProcessLookupError):  # (a child not yet reaped is never gone)
+                    os.kill(child.pid, signal.SIGKILL)
+            left = {child.pid for child in self._children}
+            self._children.clear()
+            give_up = time.monotonic() + _REAP_S
+            while left and time.monotonic() < give_up:
+                for pid in list(left):
+                    try:
+                        reaped, _ = os.waitpid(pid, os.WNOHANG)
+                    except ChildProcessError:  # reaped elsewhere, or SIGCHLD ignored
+                        reaped = pid
+                    if reaped:
+                        left.discard(pid)
+                if left:
+                    time.sleep(0.005)
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked for the block, then delivered. A handler already due runs
+    inside the blocking call itself (Python checks for signals there), before the block."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextmanager
@@ -130,47 +200,55 @@ def forked(
     children: Children[Part, Result] = Children(parts)
     try:
         for part in parts:
-            try:
-                read_end, write_end = os.pipe()
-            except OSError:  # out of file descriptors: the caller does these parts itself
-                break
-            try:
-                pid = os.fork()
-            except OSError:  # out of processes, or of memory
-                os.close(read_end)
+            with _interrupts_held():
+                try:
+                    read_end, write_end = os.pipe()
+                except OSError:  # out of file descriptors: the caller does these parts itself
+                    break
+                try:
+                    pid = os.fork()
+                except OSError:  # out of processes, or of memory
+                    os.close(read_end)
+                    os.close(write_end)
+                    break
+                if pid == 0:  # pragma: no cover - runs in the child, which never returns
+                    try:
+                        _child(write_end, part, work, report)
+                    finally:
+                        os._exit(1)
                 os.close(write_end)
-                break
-            if pid == 0:  # pragma: no cover - runs in the child, which never returns
-                _child(read_end, write_end, part, work, report)
-            os.close(write_end)
-            children._children.append(_Child(pid, read_end))
+                children._children.append(_Child(pid, read_end))
         yield children
     finally:
         children.close()
 
 
 def _child(
-    read_end: int,
     write_end: int,
     part: Part,
     work: Callable[[Part, Callable[[int], None] | None], Any],
     report: bool,
 ) -> None:  # pragma: no cover - runs in the child
-    code = 1
+    for signum in _INTERRUPTS:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
+    # The parent's files stay the parent's: its lock, its sockets, the other children's pipes.
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.close(read_end)
+        inherited = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: they are closed when this child ends, soon
+        inherited = []
+    for fd in inherited:
+        if fd > 2 and fd != write_end:
+            with suppress(OSError):  # (the listing's own descriptor is gone already)
+                os.close(fd)
 
-        def send(kind: bytes, payload: bytes) -> None:
-            data = _HEADER.pack(kind, len(payload)) + payload
-            while data:
-                data = data[os.write(write_end, data) :]
+    def send(kind: bytes, payload: bytes) -> None:
+        data = _HEADER.pack(kind, len(payload)) + payload
+        while data:
+            data = data[os.write(write_end, data) :]
 
-        def progress(seen: int) -> None:
-            send(b"P", _PROGRESS.pack(seen))
+    def progress(seen: int) -> None:
+        send(b"P", _PROGRESS.pack(seen))
 
-        send(b"R", marshal.dumps(work(part, progress if report else None)))
-        code = 0
-    finally:
-        os._exit(code)
+    send(b"R", marshal.dumps(work(part, progress if report else None)))
+    os._exit(0)
