@@ -11,6 +11,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -543,3 +544,22 @@ def test_update_of_malformed_file_reports_its_lines() -> None:
     with pytest.raises(EnvParseError) as caught:
         update_env("GOOD=1\n=oops\n", {"GOOD": "2"}, TEMPLATE)
     assert caught.value.problems[0].startswith("line 2: ")
+
+
+def test_the_dotenv_parser_is_loaded_without_the_rest_of_python_dotenv() -> None:
+    # dotenv's __init__ imports its whole API (logging, tempfile): 7 ms of a setup's start.
+    code = (
+        "import sys\n"
+        "from wizard.stack.envfile import read_env\n"
+        "assert read_env('A=1\\nB=\"x y\" # note\\n') == {'A': '1', 'B': 'x y'}\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'dotenv'))\n"
+        "import dotenv\n"
+        "from wizard.stack.dotenv_parser import parser\n"
+        "print(dotenv.main.parse_stream is parser().parse_stream)\n"
+        "print(dict(dotenv.dotenv_values(stream=__import__('io').StringIO('C=3'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["['dotenv.parser']", "True", "{'C': '3'}"]

@@ -31,7 +31,6 @@ from wizard.host.document_findings import (
     DocumentPreview,
     ReadAccess,
 )
-from wizard.host.forked import forked, workers
 from wizard.host.mounts import may_repeat_directories
 from wizard.host.walk_counts import Counts, State
 from wizard.stack import resources
@@ -84,8 +83,7 @@ def preview(
     Raises OSError when `path` does not exist or cannot be reached (NotADirectoryError when it is
     no directory); a directory inside it that cannot be read is a finding, not an error.
     """
-    walk = _Walk(path, reader)
-    return walk.run(budget_s, progress, limit=None, workers=processes or workers())
+    return _Walk(path, reader).run(budget_s, progress, limit=None, workers=processes)
 
 
 def readable_by(
@@ -167,17 +165,22 @@ class _Walk:
         budget_s: float,
         progress: Callable[[int], None] | None,
         limit: int | None,
-        workers: int,
+        workers: int | None,
     ) -> DocumentPreview:
+        """Walk for `budget_s`; `workers` processes may share a large tree (None: as many as
+        `forked.workers` says, asked only once the tree is known to be large)."""
         start = time.monotonic()
         deadline = start + budget_s
         self.next_progress = start + PROGRESS_EVERY_S
-        if limit is None and workers > 1:
+        if limit is None and workers != 1:
             # A small tree is done before this pause; a large one is shared out from here,
             # unless it may hold a directory twice, which two processes would each count.
             self.walk(deadline, progress, None, pause_at=SPLIT_AFTER)
             if self.queue and not self.counts.cut and not may_repeat_directories(self.real_root):
-                self.share(deadline, progress, workers)
+                from wizard.host import forked  # (only for a large tree)
+
+                if (workers := workers or forked.workers()) > 1:
+                    self.share(deadline, progress, workers)
         if not self.counts.cut:
             self.walk(deadline, progress, limit)  # what is left (all of it, for one process)
         return self.preview(budget_s, time.monotonic() - start)
@@ -185,6 +188,8 @@ class _Walk:
     def share(self, deadline: float, progress: Callable[[int], None] | None, workers: int) -> None:
         """Walk what is queued with `workers` - 1 forked children, each taking every
         `workers`-th directory (breadth first, so each gets a part of every level)."""
+        from wizard.host.forked import forked
+
         queued = list(self.queue)
         parts = [queued[i::workers] for i in range(1, min(workers, len(queued)))]
         self.queue = deque(queued[0::workers])

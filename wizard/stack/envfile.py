@@ -17,8 +17,12 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dotenv.parser import Binding, parse_stream
+from wizard.stack.dotenv_parser import parser
+
+if TYPE_CHECKING:
+    from dotenv.parser import Binding
 
 # python-dotenv's idea of a line break, so that our line numbers match its own.
 _NEWLINE = re.compile(r"\r\n|\n|\r")
@@ -197,6 +201,7 @@ def _statements(body: str) -> Iterator[tuple[Binding, int, str, str]]:
     it swallowed are checked too and every problem is reported in one go.
     """
     offset, line = 0, 1
+    parse_stream = parser().parse_stream
     while offset < len(body):
         for binding in parse_stream(io.StringIO(body[offset:])):
             chunk = binding.original.string
@@ -377,7 +382,7 @@ def _inline_comment(entry: EnvEntry) -> str:
     body = entry.text.rstrip("\r\n")
     last_line = max(body.rfind("\n"), body.rfind("\r")) + 1
     for match in _COMMENT_START.finditer(body, last_line):
-        bindings = list(parse_stream(io.StringIO(body[: match.start()])))
+        bindings = list(parser().parse_stream(io.StringIO(body[: match.start()])))
         if (
             len(bindings) == 1
             and not bindings[0].error
