@@ -316,3 +316,13 @@ def processes_with(field: int, value: int) -> set[int]:
 def children_of(pid: int) -> set[int]:
     """The processes whose parent is `pid`."""
     return processes_with(1, pid)
+
+
+def python_lines(code: str) -> list[str]:
+    """What `code` prints, run by this Python in a process of its own (a fresh set of imported
+    modules); fails the test if it does not exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
