@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from random import Random
 from types import SimpleNamespace
 
 import pytest
@@ -452,8 +451,9 @@ def escaped():
     if os.getpid() != me:
         os.write(2, b"ESCAPED %d\\n" % os.getpid())
 atexit.register(escaped)
-fork, side = os.fork, sys.argv[2]
+fork, side, forks = os.fork, sys.argv[2], []
 def fork_then_interrupted():
+    forks.append(1)
     pid = fork()
     if (pid == 0) == (side == "child") and side != "none":
         os.kill(os.getpid(), signal.SIGINT)
@@ -470,24 +470,28 @@ try:
 except KeyboardInterrupt:  # (one landing as the first is handled)
     said = "interrupted"
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # as wizard's main
-print(said, flush=True)
+print(said, f"forks={len(forks)}", flush=True)
 escaped()
 """
 
 
-def walk_interrupted(tree: Path, side: str, project: Path, after_s: float = -1) -> list[str]:
-    """Run INTERRUPTED_WALK in a session of its own; with `after_s` >= 0, also send SIGINT to
-    the whole session that long after it says it is ready. Returns its stdout lines, after
-    checking that no process of it is left and that no child ran the caller's code."""
+def walk_interrupted(
+    tree: Path, side: str, project: Path, signals: tuple[tuple[float, int], ...] = ()
+) -> str:
+    """Run INTERRUPTED_WALK in a session of its own, sending it each (seconds after it says it
+    is ready, signal) of `signals`. Returns the line it ends with, after checking that no
+    process of its session is left and that no child ran the caller's code."""
     run = subprocess.Popen(
         [sys.executable, "-c", INTERRUPTED_WALK, str(tree), side, str(project)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     assert run.stdout is not None
     assert run.stdout.readline() == "ready\n"
-    if after_s >= 0:
-        time.sleep(after_s)
-        os.killpg(run.pid, signal.SIGINT)
+    ready = time.monotonic()
+    for after_s, signum in signals:
+        while time.monotonic() < ready + after_s:
+            pass  # (sleep() wakes too late for the gaps wanted here)
+        os.kill(run.pid, signum)
     out, err = run.communicate(timeout=60)
     assert "ESCAPED" not in err and "Traceback" not in err, err
     assert run.returncode == 0, err
@@ -495,33 +499,42 @@ def walk_interrupted(tree: Path, side: str, project: Path, after_s: float = -1) 
     while processes_with(4, run.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert processes_with(4, run.pid) == set()  # nothing of its session is left
-    return out.splitlines()
+    (line,) = out.splitlines()
+    return line
 
 
 def test_a_child_interrupted_as_it_is_forked_dies_and_its_part_is_walked_all_the_same(
     mixed_tree: MixedTree, tmp_path: Path
 ) -> None:
-    lines = walk_interrupted(mixed_tree.root, "child", tmp_path)
     # Each child died of the SIGINT, without running a line of the caller's; the parent did
     # their parts itself.
-    assert lines == [f"{sum(mixed_tree.by_type.values())} 1"]
+    line = walk_interrupted(mixed_tree.root, "child", tmp_path)
+    assert line == f"{sum(mixed_tree.by_type.values())} 1 forks=2"
 
 
 def test_a_parent_interrupted_as_it_forks_leaves_no_child_behind(
     mixed_tree: MixedTree, tmp_path: Path
 ) -> None:
-    assert walk_interrupted(mixed_tree.root, "parent", tmp_path) == ["interrupted"]
+    assert walk_interrupted(mixed_tree.root, "parent", tmp_path) == "interrupted forks=1"
 
 
-def test_ctrl_c_at_any_moment_of_a_shared_walk_ends_it_whole(
-    mixed_tree: MixedTree, tmp_path: Path
+def test_ctrl_c_then_sigterm_at_any_moment_of_a_shared_walk_end_it_whole(
+    large_tree: LargeTree, tmp_path: Path
 ) -> None:
-    random = Random(15)
-    outcomes = Counter()
-    for _ in range(12):
-        lines = walk_interrupted(mixed_tree.root, "none", tmp_path, random.uniform(0, 0.03))
-        outcomes[lines[-1] if lines else ""] += 1
-    assert set(outcomes) <= {"interrupted", f"{sum(mixed_tree.by_type.values())} 3"}, outcomes
+    # The second signal lands while the first is being handled: in the children's clean-up,
+    # say, which must be done all the same. Spread over the walk (it shares out after a few
+    # milliseconds and takes about a hundred).
+    outcomes: Counter[str] = Counter()
+    for step in range(12):
+        first = step * 0.005
+        line = walk_interrupted(
+            large_tree.root, "none", tmp_path,
+            ((first, signal.SIGINT), (first + step * 0.00004, signal.SIGTERM)),
+        )  # fmt: skip
+        outcomes[line] += 1
+    ends = {"interrupted forks=0", "interrupted forks=1", "interrupted forks=2", "70000 3 forks=2"}
+    assert set(outcomes) <= ends, outcomes
+    assert outcomes["interrupted forks=2"] > 0, outcomes  # some landed in the shared walk
 
 
 # --- links ----------------------------------------------------------------------------------------

@@ -11,13 +11,16 @@ Nothing a child does can reach the caller's stack. SIGINT and SIGTERM are blocke
 the fork until the parent has recorded the child, so that no interrupt (the wizard raises
 KeyboardInterrupt for both) lands in the child before it is inside its own `finally:
 os._exit`, nor in the parent while a child is not yet known to it. The child then dies of
-them by default, closes every file it inherited but its pipe (the project's lock among them),
-and flushes nothing. The parent, leaving the block for whatever reason, kills and reaps every
-child. A child that fails or does not answer in time gives None; the caller decides.
+them by default (unless they were ignored), lets go of every file it inherited but its pipe
+(the project's lock among them), collects no garbage, and flushes nothing. The parent,
+leaving the block for whatever reason, kills and reaps every child, and does it again if a
+second interrupt cuts that short. A child that fails or does not answer in time gives None;
+the caller decides.
 """
 
 from __future__ import annotations
 
+import gc
 import marshal
 import math
 import os
@@ -30,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 Part = TypeVar("Part")
@@ -40,18 +44,21 @@ _PROGRESS = struct.Struct(">Q")
 MAX_WORKERS = 4
 _INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 # How long `close` waits for killed children to be reaped: one in an uninterruptible read (a
-# hung network filesystem) dies only when that read returns, and is then left to init.
+# hung network filesystem) dies only when that read returns, and stays a zombie of this
+# process until it ends.
 _REAP_S = 2.0
 # The shortest wait between two ticks while the children finish.
 _TICK_FLOOR_S = 0.02
+_CGROUP = Path("/sys/fs/cgroup")
 
 
 def workers() -> int:
     """How many processes a walk may use: the CPUs this process may run on (its affinity, and
-    its cgroup's CPU quota, as in a container), at most MAX_WORKERS. 1 where fork() is not safe
-    to use: off Linux (macOS forks badly), and while other threads run (what they hold, a lock
-    in the middle of a DNS lookup say, would stay held in the child)."""
-    if not sys.platform.startswith("linux") or threading.active_count() > 1:
+    the CPU quota of its cgroup and those above it, as in a container), at most MAX_WORKERS.
+    1 where fork() is not safe to use: off Linux (macOS forks badly), and while other threads
+    run (what they hold, a lock in the middle of a DNS lookup say, would stay held in the
+    child, and signals could land in them rather than be held)."""
+    if not sys.platform.startswith("linux") or _threads() > 1:
         return 1
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -60,20 +67,41 @@ def workers() -> int:
     return max(1, min(cpus, _cgroup_cpus(), MAX_WORKERS))
 
 
-def _cgroup_cpus() -> int:
-    """The CPUs the cgroup's quota allows (cgroup v2 `cpu.max`, else v1), rounded up."""
+def _threads() -> int:
+    """This process's threads, those a C extension started included."""
     try:
-        with open("/sys/fs/cgroup/cpu.max") as file:
-            quota, period = file.read().split()[:2]
-    except (OSError, ValueError):
-        try:
-            with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as file:
-                quota = file.read().strip()
-            with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as file:
-                period = file.read().strip()
-        except OSError:
-            return MAX_WORKERS
-    if quota in ("max", "-1") or not quota.isdigit() or not period.isdigit() or period == "0":
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def _cgroup_cpus() -> int:
+    """The CPUs that the quotas of this process's cgroup and of those above it allow (cgroup v2
+    `cpu.max`, else v1's at the root), rounded up; MAX_WORKERS where none is set."""
+    try:
+        with open("/proc/self/cgroup") as file:
+            own = next((line.strip()[3:] for line in file if line.startswith("0::")), "/")
+    except OSError:
+        own = "/"
+    here = Path(_CGROUP, own.lstrip("/"))
+    limits = [_cpus(_read(directory / "cpu.max")) for directory in (here, *here.parents)
+              if directory.is_relative_to(_CGROUP)]  # fmt: skip
+    v1 = _CGROUP / "cpu"
+    limits.append(_cpus(f"{_read(v1 / 'cpu.cfs_quota_us')} {_read(v1 / 'cpu.cfs_period_us')}"))
+    return min(limits)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _cpus(quota_and_period: str) -> int:
+    """The CPUs a "QUOTA PERIOD" allows, rounded up; MAX_WORKERS for none ("max", -1, "")."""
+    quota, _, period = quota_and_period.partition(" ")
+    if not (quota.isdigit() and period.strip().isdigit() and int(period)):
         return MAX_WORKERS
     return max(1, math.ceil(int(quota) / int(period)))
 
@@ -220,7 +248,17 @@ def forked(
                 children._children.append(_Child(pid, read_end))
         yield children
     finally:
-        children.close()
+        # Until `close` holds the interrupts, a second Ctrl-C could cut it short: do it again,
+        # then pass that interrupt on.
+        again: KeyboardInterrupt | None = None
+        while True:
+            try:
+                children.close()
+                break
+            except KeyboardInterrupt as exc:
+                again = exc
+        if again is not None:
+            raise again
 
 
 def _child(
@@ -229,18 +267,15 @@ def _child(
     work: Callable[[Part, Callable[[int], None] | None], Any],
     report: bool,
 ) -> None:  # pragma: no cover - runs in the child
+    # Files this process inherited may still belong to objects here (a file in uncollected
+    # garbage, say): a collection would close one by its number, which the walk may have
+    # reused by then. No collection, then, and none of those numbers freed.
+    gc.disable()
     for signum in _INTERRUPTS:
-        signal.signal(signum, signal.SIG_DFL)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # (one the user ignores stays so)
+            signal.signal(signum, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
-    # The parent's files stay the parent's: its lock, its sockets, the other children's pipes.
-    try:
-        inherited = [int(name) for name in os.listdir("/proc/self/fd")]
-    except OSError:  # no /proc: they are closed when this child ends, soon
-        inherited = []
-    for fd in inherited:
-        if fd > 2 and fd != write_end:
-            with suppress(OSError):  # (the listing's own descriptor is gone already)
-                os.close(fd)
+    _let_go_of_inherited_files(write_end)
 
     def send(kind: bytes, payload: bytes) -> None:
         data = _HEADER.pack(kind, len(payload)) + payload
@@ -252,3 +287,18 @@ def _child(
 
     send(b"R", marshal.dumps(work(part, progress if report else None)))
     os._exit(0)
+
+
+def _let_go_of_inherited_files(keep: int) -> None:  # pragma: no cover - runs in the child
+    """Point every inherited descriptor but `keep` at /dev/null: the parent's files stay the
+    parent's (its lock, its sockets, its stdout, which a pipe reader waits on, the other
+    children's pipes), and their numbers stay taken."""
+    try:
+        inherited = [int(name) for name in os.listdir("/proc/self/fd")]
+        null = os.open(os.devnull, os.O_RDWR)
+    except OSError:  # no /proc: they are let go when this child ends, soon
+        return
+    for fd in inherited:
+        if fd not in (keep, null):
+            with suppress(OSError):  # (one that cannot be replaced is left as it is)
+                os.dup2(null, fd)
