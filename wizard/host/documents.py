@@ -77,8 +77,8 @@ def preview(
     PROGRESS_EVERY_S seconds of a long walk (never for a short one). `reader` (uid, gid) adds
     the containers' view (`access`) from the same walk. Symbolic links to directories are not
     followed, and a directory reached twice (a bind mount of its parent) is read once.
-    `processes` bounds how many processes share a large tree (default: one per CPU, at most
-    `forked.MAX_WORKERS`).
+    `processes`: how many processes share a large tree; by default `forked.workers()` says
+    (one per CPU, at most four, one while other threads run); a number given is used as is.
 
     Raises OSError when `path` does not exist or cannot be reached (NotADirectoryError when it is
     no directory); a directory inside it that cannot be read is a finding, not an error.
