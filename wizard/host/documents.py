@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from wizard.host.container_view import LIST, READ, may, resolve_inside
 from wizard.host.document_findings import (
     MAX_DOCUMENT_BYTES,
     DocumentPreview,
@@ -56,11 +57,7 @@ SPLIT_AFTER = 4096
 # How long past the deadline a child may take to send what it found (it looks at the clock
 # every CHECK_EVERY entries, as the parent does).
 CHILD_GRACE_S = 1.0
-# Linux gives up on a path with more links than this (ELOOP).
-_MAX_LINK_HOPS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-_READ = 4
-_LIST = 5  # read and search (r-x): what listing a directory and opening its files takes
 
 
 def preview(
@@ -124,7 +121,7 @@ class _Walk:
         # Directories met, by (st_dev, st_ino): no loop even through a bind mount of a parent,
         # which the containers see too (Docker binds recursively).
         self.visited = {(top.st_dev, top.st_ino)}
-        self.top_ok = not self.judge or _may(top, self.uid, self.gid, _LIST)
+        self.top_ok = not self.judge or may(top, self.uid, self.gid, LIST)
         if not self.top_ok:
             self.block(self.root, top)
         # (directory, whether the reader can get at it); breadth first, so that a walk cut
@@ -142,7 +139,7 @@ class _Walk:
         if key in self.visited:
             return
         self.visited.add(key)
-        inside = visible and (not self.judge or _may(info, self.uid, self.gid, _LIST))
+        inside = visible and (not self.judge or may(info, self.uid, self.gid, LIST))
         if visible and not inside:
             self.block(path, info)
         self.queue.append((path, inside))
@@ -150,7 +147,7 @@ class _Walk:
     def follow(self, link: str) -> os.stat_result | None:
         """The stat of the file `link` leads to inside the tree; None (and noted) when it leads
         outside or nowhere, or to a directory."""
-        target = _resolve_inside(self.real_root, link[self.prefix :])
+        target = resolve_inside(self.real_root, link[self.prefix :])
         if target is None:
             self.counts.outside.add(link, os.readlink(link))
             return None
@@ -334,7 +331,7 @@ class _Walk:
                                     mode >>= 6
                                 elif info.st_gid == gid:
                                     mode >>= 3
-                                if not (visible and mode & _READ):
+                                if not (visible and mode & READ):
                                     blocked += 1
                                     if counts.first_blocked is None:
                                         counts.first_blocked = (
@@ -393,50 +390,6 @@ class _Walk:
             access=access,
             processes=self.processes,
         )
-
-
-def _may(info: os.stat_result, uid: int, gid: int, wanted: int) -> bool:
-    """Whether the permission bits grant `wanted` (r=4, x=1) to uid:gid: the owner's bits when
-    it owns the file, else the group's when its group matches, else the others' (as the kernel
-    picks them, so an owner without r is refused even where others may read)."""
-    mode = info.st_mode
-    if info.st_uid == uid:
-        mode >>= 6
-    elif info.st_gid == gid:
-        mode >>= 3
-    return mode & wanted == wanted
-
-
-def _resolve_inside(real_root: str, relative: str) -> str | None:
-    """The real path that `relative` (a path inside the tree, "/"-separated) leads to when the
-    tree is all there is, as in a container that bind-mounts it; None when a link on the way is
-    absolute, climbs above the tree, loops, or leads to nothing."""
-    done: list[str] = []
-    todo = relative.split("/")[::-1]
-    hops = 0
-    while todo:
-        part = todo.pop()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not done:
-                return None
-            done.pop()
-            continue
-        here = os.path.join(real_root, *done, part)
-        try:
-            info = os.lstat(here)
-        except OSError:
-            return None
-        if stat.S_ISLNK(info.st_mode):
-            hops += 1
-            target = os.readlink(here)
-            if hops > _MAX_LINK_HOPS or target.startswith("/"):
-                return None
-            todo.extend(target.split("/")[::-1])
-            continue
-        done.append(part)
-    return os.path.join(real_root, *done)
 
 
 def container_user(env: Mapping[str, str]) -> tuple[int, int]:
