@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import secrets
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +85,16 @@ def make_user(repos: Any, name: str, **kwargs: Any) -> int:
         return int(repos.users.create(name, f"{name}@example.org", user_hash(), **kwargs).id)
 
 
-def run_accounts(project: Path, *args: str, input: str | None = None) -> Any:
+def run_accounts(
+    project: Path, *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`wizard ARGS` in `project`, wide enough that no table is folded."""
     from helpers import run_wizard
 
     return run_wizard(list(args), cwd=project, input=input, env={"COLUMNS": "200"})
+
+
+def fresh_deployment(tmp_path: Path, app: AppDatabase) -> Path:
+    """`deployment` in tmp_path/deploy over an `app` database emptied of accounts."""
+    empty(app)
+    return deployment(tmp_path / "deploy", app)

@@ -15,7 +15,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from accounts_db import accounts_database, deployment, empty, run_accounts, sql
+from accounts_db import accounts_database, deployment, empty, fresh_deployment, run_accounts, sql
 from helpers import WIZARD, clean_env, free_port, run_wizard, snapshot
 from keys import Expect, drive, typed
 from pg import AppDatabase
@@ -29,13 +29,10 @@ Run = subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def project(tmp_path: Path, db: AppDatabase) -> Path:
-    empty(db)
-    return deployment(tmp_path / "deploy", db)
+    return fresh_deployment(tmp_path, db)
 
 
-def wizard(project: Path, *args: str, input: str | None = None) -> Run:
-    result: Run = run_accounts(project, *args, input=input)
-    return result
+wizard = run_accounts
 
 
 def create(project: Path, name: str, *extra: str, password: str = PASSWORD) -> Run:

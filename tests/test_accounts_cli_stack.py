@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from accounts_db import deployment, empty, run_accounts, sql
+from accounts_db import fresh_deployment, run_accounts, sql
 from dotenv import dotenv_values
 from pg import AppDatabase
 
@@ -19,13 +19,10 @@ Run = subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def project(tmp_path: Path, db: AppDatabase) -> Path:
-    empty(db)
-    return deployment(tmp_path / "deploy", db)
+    return fresh_deployment(tmp_path, db)
 
 
-def wizard(project: Path, *args: str, input: str | None = None) -> Run:
-    result: Run = run_accounts(project, *args, input=input)
-    return result
+wizard = run_accounts
 
 
 def create(project: Path, name: str, *extra: str, email: str | None = None) -> Run:
