@@ -110,6 +110,24 @@ def test_an_include_the_wizard_cannot_follow_is_refused_naming_it(
     assert not (stack / ".env").exists()
 
 
+def test_a_missing_or_unreadable_file_says_where_it_is_named(stack: Path) -> None:
+    including(stack, "extra.yml")
+    base = stack / "docker-compose.yml"
+
+    done = setup(stack, "--skip-port-check")
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: {stack / 'extra.yml'}: the compose file does not exist; create it or remove it "
+        f"from the `include:` of {base}"
+    ]
+    (stack / "extra.yml").mkdir()
+    done = setup(stack, "--skip-port-check")
+    assert done.returncode == 2, done.stderr
+    assert f"error: {stack / 'extra.yml'}: cannot be read (" in done.stderr
+    assert not (stack / ".env").exists()
+
+
 def test_a_yaml_alias_bomb_in_a_service_is_refused_at_once_naming_the_file(stack: Path) -> None:
     levels = ['      l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     levels += [f"      l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]

@@ -16,7 +16,7 @@ from typing import Any
 
 from wizard.stack.compose_yaml import RESET as RESET
 from wizard.stack.compose_yaml import ComposeError as ComposeError
-from wizard.stack.compose_yaml import Override, load_document, plain, services_of
+from wizard.stack.compose_yaml import Override, load_document, plain, read_compose, services_of
 from wizard.stack.compose_yaml import dump_yaml as dump_yaml
 from wizard.stack.compose_yaml import override as override
 from wizard.stack.compose_yaml import parse_yaml as parse_yaml
@@ -56,14 +56,7 @@ def find_base_file(project_dir: Path) -> Path | None:
 
 def services_of_text(path: Path, env: Mapping[str, str]) -> tuple[str, dict[str, dict[str, Any]]]:
     """(the file's text, its services as load_services gives them): read once, parsed once."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ComposeError(
-            f"{path}: the compose file does not exist; create it or remove it from COMPOSE_FILE"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ComposeError(f"{path}: cannot be read ({exc}); check its permissions") from None
+    text = read_compose(path)
     return text, load_services(path, text, env)
 
 
@@ -198,7 +191,8 @@ def with_includes(
         raise ComposeError(f"{path}: `include` goes round in a circle ({cycle}); break the cycle")
     loaded: list[tuple[Path, Mapping[str, Any]]] = []
     for included in include_files(document, path, env):
-        loaded += with_includes(included, load_document(included), env, (*seen, path.resolve()))
+        document_of = load_document(included, named_in=f"the `include:` of {path}")
+        loaded += with_includes(included, document_of, env, (*seen, path.resolve()))
     own = services_of(document, path)
     owners: dict[str, Path] = {}
     for source, services in [*loaded, (path, own)]:

@@ -226,18 +226,26 @@ def _bound_expansion(root: yaml.Node) -> None:
         )
 
 
-def load_document(path: Path, text: str | None = None) -> dict[str, Any]:
-    """The top-level mapping of one compose file (or of `text`, the file as it is about to be
-    written), `!reset`/`!override` kept as markers."""
+def read_compose(path: Path, named_in: str = "COMPOSE_FILE") -> str:
+    """The text of a compose file; ComposeError saying what to do when it is missing or
+    unreadable (`named_in`: where the file is named, to be removed from there)."""
     try:
-        if text is None:
-            text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ComposeError(
-            f"{path}: the compose file does not exist; create it or remove it from COMPOSE_FILE"
+            f"{path}: the compose file does not exist; create it or remove it from {named_in}"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ComposeError(f"{path}: cannot be read ({exc}); check its permissions") from None
+
+
+def load_document(
+    path: Path, text: str | None = None, named_in: str = "COMPOSE_FILE"
+) -> dict[str, Any]:
+    """The top-level mapping of one compose file (or of `text`, the file as it is about to be
+    written), `!reset`/`!override` kept as markers; `named_in` as for `read_compose`."""
+    if text is None:
+        text = read_compose(path, named_in)
     try:
         document = parse_yaml(text)
     except AliasBombError as exc:
