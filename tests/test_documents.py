@@ -441,7 +441,8 @@ def test_an_interrupted_shared_walk_leaves_no_process_behind(
 INTERRUPTED_WALK = """
 import atexit, os, signal, sys
 from pathlib import Path
-from wizard.signals import interrupt
+from wizard.signals import RUN, hold_interrupts, interrupt, redeliver_dropped
+redeliver_dropped()  # (as wizard's main: an interrupt in an import's clean-up is sent again)
 signal.signal(signal.SIGTERM, interrupt)
 from wizard.files.lock import project_lock
 from wizard.host.documents import preview
@@ -469,7 +470,8 @@ try:
         said = "interrupted"
 except KeyboardInterrupt:  # (one landing as the first is handled)
     said = "interrupted"
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # as wizard's main
+RUN.over = True  # as wizard's main
+hold_interrupts()
 print(said, f"forks={len(forks)}", flush=True)
 escaped()
 """
@@ -494,7 +496,10 @@ def walk_interrupted(
         os.kill(run.pid, signum)
     out, err = run.communicate(timeout=60)
     assert "ESCAPED" not in err and "Traceback" not in err, err
-    assert run.returncode == 0, err
+    # 130: CPython (3.11) marks an interrupt that lands in code run by exec() from a string (a
+    # dataclass being made by a lazy import, say) as unhandled even once it is caught, and then
+    # exits 130 at the end, as the wizard does after any interrupt.
+    assert run.returncode == 0 or (run.returncode == 130 and out.startswith("interrupted")), err
     deadline = time.monotonic() + 5
     while processes_with(4, run.pid) and time.monotonic() < deadline:
         time.sleep(0.05)

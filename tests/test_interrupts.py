@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -186,3 +188,40 @@ def test_sigterm_as_a_command_ends_never_exits_143(tmp_path: Path) -> None:
         codes.append(running.returncode)
         assert (first + out).strip() and "Traceback" not in err
     assert set(codes) <= {0, 130}, codes  # never killed by the signal (-15, a shell's 143)
+
+
+# An interrupt that lands inside a __del__ (or a weak-reference callback of the import machinery,
+# as one did in CI): Python drops the KeyboardInterrupt raised there and prints "Exception ignored".
+DROPPED_INTERRUPT = """
+import os, signal, sys
+from wizard.signals import interrupt, redeliver_dropped
+if sys.argv[1] == "redelivered":
+    redeliver_dropped()
+signal.signal(signal.SIGTERM, interrupt)
+class Dropping:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs here, inside __del__
+            pass
+try:
+    Dropping()
+    for _ in range(100000):
+        pass
+    print("went on")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_an_interrupt_python_drops_is_sent_again_and_ends_the_run() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", DROPPED_INTERRUPT, "redelivered"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert (done.stdout, done.stderr, done.returncode) == ("interrupted\n", "", 0)
+    # Without it the run goes on, as if no signal had come (what the hook is there for).
+    plain = subprocess.run(
+        [sys.executable, "-c", DROPPED_INTERRUPT, "plain"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert plain.stdout == "went on\n" and "Exception ignored" in plain.stderr

@@ -4,14 +4,14 @@ The first thing it does is take SIGTERM as Ctrl-C, before typer or anything else
 until then Python's default action would kill the process mid-import. An interrupt that lands
 while the command line is still being built (typer, a lazy import) ends the run as one that
 lands later does: exit 130, one line, no traceback. `--version` is answered before that too. Once
-the run is over, SIGTERM and SIGINT are blocked until the process is gone.
+the run is over, SIGTERM and SIGINT (and SIGALRM, which redelivers a dropped interrupt) are
+blocked until the process is gone.
 """
 
-import contextlib
 import signal
 import sys
 
-from wizard.signals import interrupt, redeliver_dropped
+from wizard.signals import RUN, hold_interrupts, interrupt, redeliver_dropped
 
 EXIT_INTERRUPTED = 130
 
@@ -27,10 +27,11 @@ def main() -> None:
         _run()
     finally:
         # The run is over (its output written, its exit code decided): a SIGTERM or Ctrl-C from
-        # here on waits, blocked, and goes with the process. Unblocked, one landing while Python
-        # shuts down (which puts the default actions back) would end it with 143 instead.
-        with contextlib.suppress(ValueError, OSError):
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        # here on is ignored, then waits, blocked, and goes with the process. Unblocked, one
+        # landing while Python shuts down (which puts the default actions back) would end it
+        # with 143 instead.
+        RUN.over = True
+        hold_interrupts()
 
 
 def _run() -> None:
@@ -44,6 +45,8 @@ def _run() -> None:
 
         cli.main()
     except KeyboardInterrupt:
+        RUN.over = True  # (a second one would cut the line below short)
+        hold_interrupts()
         # Printed without the UI module: after an interrupt inside an import, importing more
         # may fail on the half-initialised module it left behind.
         sys.stderr.write("error: interrupted: nothing was written\n")

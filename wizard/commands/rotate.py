@@ -24,6 +24,7 @@ from wizard.config.model import PostgresMode
 from wizard.config.resolve import Resolved
 from wizard.files.project import ENV_NAME, Project, read_file
 from wizard.host.targets import target_for
+from wizard.signals import INTERRUPTS
 from wizard.stack import resources
 from wizard.stack.envfile import read_env, update_env
 from wizard.ui.console import UI
@@ -206,13 +207,12 @@ def _write_env(root: Path, text: str) -> None:
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block ends (then arrive as usual). The block must be
-    bounded: here, by the database timeout or one file write."""
+    """SIGINT and SIGTERM (and a redelivered interrupt) wait until the block ends, then arrive
+    as usual. The block must be bounded: here, by the database timeout or one file write."""
     import signal
 
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)

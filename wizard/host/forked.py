@@ -7,10 +7,10 @@ with `find -printf %s`, which is C). Each child is a fork of the walk as it stan
 part of the directories still to read; it sends back how far it got now and then (for the
 spinner) and, at the end, one `marshal`led result, through its own pipe.
 
-Nothing a child does can reach the caller's stack. SIGINT and SIGTERM are blocked from before
-the fork until the parent has recorded the child, so that no interrupt (the wizard raises
-KeyboardInterrupt for both) lands in the child before it is inside its own `finally:
-os._exit`, nor in the parent while a child is not yet known to it. The child then dies of
+Nothing a child does can reach the caller's stack. SIGINT and SIGTERM (wizard.signals.INTERRUPTS)
+are blocked from before the fork until the parent has recorded the child, so that no interrupt
+(the wizard raises KeyboardInterrupt for both) lands in the child before it is inside its own
+`finally: os._exit`, nor in the parent while a child is not yet known to it. The child then dies of
 them by default (unless they were ignored), lets go of every file it inherited but its pipe
 (the project's lock among them), collects no garbage, and flushes nothing. The parent,
 leaving the block for whatever reason, kills and reaps every child, and does it again if a
@@ -36,13 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from wizard.signals import INTERRUPTS
+
 Part = TypeVar("Part")
 Result = TypeVar("Result")
 # Each frame: one byte (P: progress, R: result), the payload's length, the payload.
 _HEADER = struct.Struct(">cI")
 _PROGRESS = struct.Struct(">Q")
 MAX_WORKERS = 4
-_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 # How long `close` waits for killed children to be reaped: one in an uninterruptible read (a
 # hung network filesystem) dies only when that read returns, and stays a zombie of this
 # process until it ends.
@@ -205,11 +206,11 @@ class Children(Generic[Part, Result]):
 
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """SIGINT and SIGTERM blocked for the block, then delivered. A handler already due runs
+    """INTERRUPTS blocked for the block, then delivered. A handler already due runs
     inside the blocking call itself (Python checks for signals there), before the block."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
@@ -271,10 +272,10 @@ def _child(
     # garbage, say): a collection would close one by its number, which the walk may have
     # reused by then. No collection, then, and none of those numbers freed.
     gc.disable()
-    for signum in _INTERRUPTS:
+    for signum in INTERRUPTS:
         if signal.getsignal(signum) is not signal.SIG_IGN:  # (one the user ignores stays so)
             signal.signal(signum, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)
     _let_go_of_inherited_files(write_end)
 
     def send(kind: bytes, payload: bytes) -> None:
