@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import compose_config, free_port, read_env, run_wizard
+from helpers import compose_config, free_port, read_env, run_compose, run_wizard, snapshot
 
 
 def write_compose(path: Path, services: dict[str, object]) -> None:
@@ -73,6 +73,34 @@ def test_switch_to_external_keeps_the_added_file_and_drops_only_postgres(stack: 
     assert read_env(stack)["COMPOSE_FILE"] == (
         "compose.yaml:monitoring.yml:docker-compose.override.yml"
     )
+
+
+def test_a_file_listed_by_hand_that_is_not_there_is_named_before_compose_stops_on_it(
+    stack: Path,
+) -> None:
+    setup(stack, "--postgres-host-port", str(free_port()))
+    env = stack / ".env"
+    current = read_env(stack)["COMPOSE_FILE"]
+    env.write_text(
+        env.read_text().replace(f"COMPOSE_FILE='{current}'", f"COMPOSE_FILE='{current}:extra.yml'")
+    )
+    refused = run_compose(stack, "config")
+    assert refused.returncode != 0 and "extra.yml: no such file" in refused.stderr  # compose's word
+    before = snapshot(stack)
+
+    run = run_wizard(["setup", "--log-level", "DEBUG"], cwd=stack)
+
+    assert run.returncode == 2
+    assert "COMPOSE_FILE in .env lists extra.yml, which is not there" in run.stderr
+    assert "take it out of COMPOSE_FILE" in run.stderr
+    assert snapshot(stack) == before
+    check = run_wizard(["check", "--json"], cwd=stack)
+    assert check.returncode == 1
+    assert "lists extra.yml, which is not there" in check.stdout
+
+    (stack / "extra.yml").mkdir()
+    run = run_wizard(["setup", "--log-level", "DEBUG"], cwd=stack)
+    assert run.returncode == 2 and "which is a directory, not a compose file" in run.stderr
 
 
 @pytest.fixture

@@ -247,13 +247,30 @@ def contract_files(root: Path, compose_file: str) -> tuple[Path | None, Path | N
     return base_file, own, files
 
 
+def unreadable_entries(root: Path, compose_file: str) -> list[str]:
+    """A problem for each file added to COMPOSE_FILE that is not there: `docker compose`
+    stops on it ("stat ...: no such file or directory"), so no configuration that lists it
+    would start."""
+    problems = []
+    for name in split_compose_file(compose_file):
+        path = root / name
+        if name in MANAGED_FILES or path.is_file():
+            continue
+        what = "a directory, not a compose file" if path.is_dir() else "not there"
+        problems.append(
+            f"COMPOSE_FILE in .env lists {name}, which is {what} ({path}): `docker compose` "
+            "would stop on it; put the file there, or take it out of COMPOSE_FILE"
+        )
+    return problems
+
+
 def load_stack(root: Path, env: Mapping[str, str]) -> Stack:
     """Read the contract's files once (`env`: .env's values; COMPOSE_FILE names the files, and
     the include paths are interpolated with the shell's variables first, as compose does).
     Raises InputError naming each file that cannot be read."""
     compose_file = env.get("COMPOSE_FILE", "")
     base_file, own_override, files = contract_files(root, compose_file)
-    problems: list[str] = []
+    problems = unreadable_entries(root, compose_file)
     texts: dict[Path, str] = {}
     services: dict[str, Any] = {}
     for path in files:
