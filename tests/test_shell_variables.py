@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import free_port, run_compose, run_wizard
+from helpers import free_port, read_env, run_compose, run_wizard
 
 
 @pytest.fixture
@@ -87,3 +87,25 @@ def test_a_secret_from_the_shell_is_named_but_never_shown(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert "From the shell, not from .env: API_TOKEN (" in done.stderr
     assert "s3cret-value-0123" not in done.stdout + done.stderr
+
+
+def test_a_compose_file_list_from_the_shell_is_named(tmp_path: Path) -> None:
+    # compose takes COMPOSE_FILE from the shell before .env: here it would leave out the
+    # wizard's override, and with it the document mounts.
+    project = project_publishing(tmp_path, str(free_port()))
+    shell = {"COMPOSE_FILE": "docker-compose.yml"}
+
+    done = run_wizard([*SETUP, "--skip-port-check"], cwd=project, env=shell)
+
+    assert done.returncode == 0, done.stderr
+    assert "From the shell, not from .env: COMPOSE_FILE (" in done.stderr
+    config = run_compose(project, "config", "--format", "json", env=shell)
+    assert config.returncode == 0, config.stderr
+    assert "volumes" not in json.loads(config.stdout)["services"]["webui"]  # compose agrees
+    checked = run_wizard(["check", "--json"], cwd=project, env=shell)
+    [note] = [row for row in json.loads(checked.stdout)["checks"] if row["name"] == "shell"]
+    assert note["status"] == "warn" and "COMPOSE_FILE" in note["detail"]
+    # The same list as .env's is no news.
+    same = {"COMPOSE_FILE": read_env(project)["COMPOSE_FILE"] or ""}
+    checked = run_wizard(["check", "--json"], cwd=project, env=same)
+    assert "shell" not in {row["name"] for row in json.loads(checked.stdout)["checks"]}

@@ -145,13 +145,18 @@ def _not_a_file(path: Path) -> str | None:
 def from_shell(project: Project) -> str | None:
     """The sentence naming the variables the stack's compose files interpolate that the shell
     sets (compose takes each from the shell before .env), or None. Values are shown only where
-    they are port numbers: any other may be a secret."""
-    names = sorted(variables_in(dict(project.stack.services)) & set(os.environ))
+    they are port numbers: any other may be a secret. COMPOSE_FILE counts too, where the shell's
+    differs: compose would then load other files than .env lists (without the wizard's override,
+    say)."""
+    names = variables_in(dict(project.stack.services)) & set(os.environ)
+    shell_files = os.environ.get("COMPOSE_FILE")
+    if shell_files is not None and shell_files != project.env.get("COMPOSE_FILE"):
+        names.add("COMPOSE_FILE")
     if not names:
         return None
     shown = [
         f"{name}={os.environ[name]}" if _PORT.fullmatch(os.environ[name]) else name
-        for name in names
+        for name in sorted(names)
     ]
     return (
         f"From the shell, not from .env: {', '.join(shown)} (compose takes a variable from the "
