@@ -441,9 +441,9 @@ def test_an_interrupted_shared_walk_leaves_no_process_behind(
 INTERRUPTED_WALK = """
 import atexit, os, signal, sys
 from pathlib import Path
-from wizard.signals import RUN, hold_interrupts, interrupt, redeliver_dropped
+from wizard.signals import RUN, hold_interrupts, redeliver_dropped, take_interrupts
 redeliver_dropped()  # (as wizard's main: an interrupt in an import's clean-up is sent again)
-signal.signal(signal.SIGTERM, interrupt)
+take_interrupts()
 from wizard.files.lock import project_lock
 from wizard.host.documents import preview
 

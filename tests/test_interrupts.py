@@ -194,10 +194,10 @@ def test_sigterm_as_a_command_ends_never_exits_143(tmp_path: Path) -> None:
 # as one did in CI): Python drops the KeyboardInterrupt raised there and prints "Exception ignored".
 DROPPED_INTERRUPT = """
 import os, signal, sys
-from wizard.signals import interrupt, redeliver_dropped
+from wizard.signals import redeliver_dropped, take_interrupts
 if sys.argv[1] == "redelivered":
     redeliver_dropped()
-signal.signal(signal.SIGTERM, interrupt)
+take_interrupts()
 class Dropping:
     def __del__(self):
         os.kill(os.getpid(), signal.SIGTERM)
@@ -225,3 +225,101 @@ def test_an_interrupt_python_drops_is_sent_again_and_ends_the_run() -> None:
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     assert plain.stdout == "went on\n" and "Exception ignored" in plain.stderr
+
+
+def run_snippet(code: str, *args: str) -> tuple[str, str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout, done.stderr
+
+
+# Two interrupts due at once inside a __del__: the first is dropped there, the second comes due
+# as the hook starts (unblocked in C, where Python checks for no signal in between).
+TWO_AT_ONCE = """
+import ctypes, os, signal
+from wizard.signals import redeliver_dropped, take_interrupts
+redeliver_dropped()
+take_interrupts()
+libc = ctypes.CDLL(None)
+class Dropping:
+    def __del__(self):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        both = ctypes.create_string_buffer(128)
+        libc.sigemptyset(both)
+        libc.sigaddset(both, signal.SIGINT)
+        libc.sigaddset(both, signal.SIGTERM)
+        libc.pthread_sigmask(signal.SIG_UNBLOCK, both, None)
+try:
+    Dropping()
+    for _ in range(200000):
+        pass
+    print("went on")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_two_interrupts_at_once_in_a_dropping_place_still_end_the_run() -> None:
+    assert run_snippet(TWO_AT_ONCE) == ("interrupted\n", "")
+
+
+# An interrupt dropped in a __del__, then Ctrl-C (or SIGTERM) propagating before the redelivery
+# is due: the run is ending already, and the redelivery must not cut its clean-up short.
+DROPPED_THEN_ANOTHER = """
+import os, signal, sys, time
+from wizard.signals import redeliver_dropped, take_interrupts
+redeliver_dropped()
+take_interrupts()
+class Dropping:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+try:
+    Dropping()
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    print("not interrupted")
+except KeyboardInterrupt:
+    try:
+        end = time.monotonic() + 0.05  # the clean-up, longer than the redelivery's delay
+        while time.monotonic() < end:
+            pass
+        print("clean-up finished")
+    except KeyboardInterrupt:
+        print("clean-up cut short")
+"""
+
+
+@pytest.mark.parametrize("second", ["SIGINT", "SIGTERM"])
+def test_a_dropped_interrupt_is_not_sent_again_once_another_ended_the_run(second: str) -> None:
+    assert run_snippet(DROPPED_THEN_ANOTHER, second) == ("clean-up finished\n", "")
+
+
+# A block that must not be cut in two, while another thread runs (rich's spinner, say): the
+# kernel may hand the signal to that thread, and Python still runs the handler in the main one.
+HELD_WITH_A_THREAD = """
+import os, signal, threading, time
+from wizard.signals import held, take_interrupts
+take_interrupts()
+stop = threading.Event()
+threading.Thread(target=lambda: stop.wait(5), daemon=True).start()
+step = "before"
+try:
+    with held():
+        step = "first half"
+        os.kill(os.getpid(), signal.SIGINT)
+        end = time.monotonic() + 0.2
+        while time.monotonic() < end:
+            pass
+        step = "second half"
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted after", step)
+"""
+
+
+def test_a_held_block_ends_before_the_interrupt_even_with_another_thread_running() -> None:
+    assert run_snippet(HELD_WITH_A_THREAD) == ("interrupted after second half\n", "")

@@ -1,28 +1,24 @@
 """The process entry: the `wizard` console script and `python -m wizard`.
 
-The first thing it does is take SIGTERM as Ctrl-C, before typer or anything else is imported:
-until then Python's default action would kill the process mid-import. An interrupt that lands
+The first thing it does is take SIGTERM and Ctrl-C (wizard.signals), before typer or anything
+else is imported: until then Python's default action for SIGTERM would kill the process
+mid-import. An interrupt that lands
 while the command line is still being built (typer, a lazy import) ends the run as one that
 lands later does: exit 130, one line, no traceback. `--version` is answered before that too. Once
 the run is over, SIGTERM and SIGINT (and SIGALRM, which redelivers a dropped interrupt) are
 blocked until the process is gone.
 """
 
-import signal
 import sys
 
-from wizard.signals import RUN, hold_interrupts, interrupt, redeliver_dropped
+from wizard.signals import RUN, hold_interrupts, redeliver_dropped, take_interrupts
 
 EXIT_INTERRUPTED = 130
 
 
 def main() -> None:
     redeliver_dropped()
-    try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # an ignored one stays so
-            signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: signals belong to whoever runs us
-        pass
+    take_interrupts()
     try:
         _run()
     finally:

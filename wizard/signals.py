@@ -1,4 +1,4 @@
-"""SIGTERM taken as Ctrl-C: the one handler, installed by the process entry before anything else
+"""Ctrl-C and SIGTERM, one way: the handler, installed by the process entry before anything else
 is imported (so this module imports nothing of the wizard) and again by the CLI.
 
 Python drops an exception raised where none can propagate (a weak-reference callback of the
@@ -9,68 +9,132 @@ next step where it can end the run. Not by sending the signal again: `os.kill` r
 before it returns, inside the hook, where the interrupt is dropped once more. Only while every
 interrupt so far was dropped: once one has propagated, the run is ending already, and one more
 would only cut its clean-up short.
+
+Python runs a handler in the main thread whichever thread the signal reached, so blocking a
+signal in the main thread does not hold it while another thread runs. A block that must not be
+cut in two (`held`) therefore defers the interrupt in the handler itself; and threads are
+started deaf to INTERRUPTS (`deaf_threads`), so that a signal only ever reaches the main thread
+and, once it blocks them as the process ends, waits there.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from types import FrameType
 from typing import Any
 
 REDELIVER_AFTER_S = 0.001
-# What ends a run: Ctrl-C, SIGTERM, and the timer that redelivers a dropped one. A block that must
-# not be cut in two holds all three.
+# What ends a run: Ctrl-C, SIGTERM, and the timer that redelivers a dropped one.
 INTERRUPTS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGALRM})
-
-_raised = 0
-_dropped = 0
 
 
 class _Run:
     over = False  # set by whoever ends the process: its exit code is decided
+    raised = 0  # interrupts raised ...
+    dropped = 0  # ... and those of them Python dropped
+    holding = 0  # `held` blocks entered and not yet left
+    deferred = False  # an interrupt came during one
 
 
 RUN = _Run()
+_hook_code: object = None
 
 
-def interrupt(signum: int, frame: object) -> None:
-    global _raised
+def interrupt(signum: int, frame: FrameType | None) -> None:
     if RUN.over:
         return
-    _raised += 1
+    if RUN.holding:
+        RUN.deferred = True
+        return
+    RUN.raised += 1
+    if frame is not None and frame.f_code is _hook_code:
+        # Due as the hook runs (a second interrupt): raised there, it would be dropped with the
+        # first and nothing would bring either back. Counted as dropped; the timer brings it.
+        RUN.dropped += 1
+        signal.signal(signal.SIGALRM, _redelivered)
+        signal.setitimer(signal.ITIMER_REAL, REDELIVER_AFTER_S)
+        return
     raise KeyboardInterrupt
 
 
-def _redelivered(signum: int, frame: object) -> None:
-    if _dropped >= _raised:  # (else one raised since has propagated, or is still on its way)
+def _redelivered(signum: int, frame: FrameType | None) -> None:
+    if RUN.dropped >= RUN.raised:  # (else one raised since has propagated, or is on its way)
         interrupt(signum, frame)
+
+
+def take_interrupts() -> Callable[[], None]:
+    """Have SIGINT and SIGTERM raise KeyboardInterrupt through `interrupt` (one the user chose
+    to ignore stays ignored; off the main thread, signals belong to whoever runs us). Returns
+    what puts the previous handlers back."""
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        before = signal.getsignal(signum)
+        if before is signal.SIG_IGN:
+            continue
+        try:
+            signal.signal(signum, interrupt)
+        except ValueError:
+            break
+        previous[signum] = signal.SIG_DFL if before is None else before
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
 
 
 def redeliver_dropped() -> None:
     """Install a `sys.unraisablehook` that has a dropped interrupt raised again, where it can
     propagate. Whoever ends the process blocks all of INTERRUPTS: a redelivery still due then
     would end it with the timer's default action."""
+    global _hook_code
     previous = sys.unraisablehook
 
     def hook(unraisable: Any) -> None:
-        global _dropped
+        # Only C calls in here: a handler due runs after each, in this frame, where `interrupt`
+        # knows not to raise.
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):
             previous(unraisable)
-            return
-        _dropped += 1
-        while _dropped >= _raised:
-            try:
+        elif RUN.dropped + 1 >= RUN.raised:
+            RUN.dropped += 1
+            if not RUN.over:
                 signal.signal(signal.SIGALRM, _redelivered)
                 signal.setitimer(signal.ITIMER_REAL, REDELIVER_AFTER_S)
-                return
-            except KeyboardInterrupt:  # a second one landed in here: dropped too
-                _dropped += 1
-            except ValueError:  # not the main thread, where no signal handler raises anyway
-                previous(unraisable)
-                return
+        else:
+            RUN.dropped += 1
 
+    _hook_code = hook.__code__
     sys.unraisablehook = hook
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, then end the run as usual. The block must be
+    bounded (here: by a database timeout, or one file write)."""
+    RUN.holding += 1
+    try:
+        yield
+    finally:
+        RUN.holding -= 1
+        if not RUN.holding and RUN.deferred:
+            RUN.deferred = False
+            RUN.raised += 1
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def deaf_threads() -> Iterator[None]:
+    """Threads started in the block inherit INTERRUPTS blocked: a signal then always reaches the
+    main thread. One that comes during the block waits for its end."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def hold_interrupts() -> None:

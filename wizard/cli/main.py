@@ -11,7 +11,6 @@ fast. Flags are taken as plain strings and validated together, so every problem 
 # No `from __future__ import annotations`: typer would then eval every parameter's annotation
 # string at each start (about 6 ms of a run that must start fast).
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -35,7 +34,7 @@ from wizard.cli.common import (
     interactive_session,
     run_command,
 )
-from wizard.signals import interrupt
+from wizard.signals import take_interrupts
 
 if TYPE_CHECKING:
     from wizard.commands.setup_report import Request
@@ -335,14 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         args.insert(0, "setup")
     accounts_commands.register(app, args[0])
     register_later_commands(args[0])
-    previous = signal.getsignal(signal.SIGTERM)
-    installed = False
-    if previous is not signal.SIG_IGN:  # a SIGTERM someone chose to ignore stays ignored
-        try:
-            signal.signal(signal.SIGTERM, interrupt)
-            installed = True
-        except ValueError:  # not the main thread: signals belong to whoever runs us
-            pass
+    restore_signals = take_interrupts()
     try:
         app(args=args, prog_name="wizard")
     except CommandExit:
@@ -353,5 +345,4 @@ def main(argv: list[str] | None = None) -> None:
             fail(EXIT_INTERRUPTED, ["interrupted: nothing was written"], False)
         raise
     finally:
-        if installed:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        restore_signals()

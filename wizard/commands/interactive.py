@@ -21,6 +21,7 @@ from wizard.files.project import Project, from_shell
 from wizard.plan.model import Plan, make_plan
 from wizard.plan.ports import checked_planned_ports
 from wizard.plan.warnings import stack_warnings, unmounted_documents_warning
+from wizard.signals import deaf_threads
 from wizard.stack.ports import PublishedPort
 from wizard.ui.console import UI
 from wizard.ui.review import diff, rows, unreached_warning
@@ -89,7 +90,7 @@ def _review(plan: Plan, ui: UI) -> None:
     ui.review_table(table)
     if warning := unreached_warning(plan, table):
         ui.warn(warning)
-    if note := from_shell(project):
+    if note := from_shell(project, plan.env["COMPOSE_FILE"]):
         ui.warn(note)
     if project.configured:
         for file in plan.files:
@@ -132,7 +133,8 @@ def _detect_gpus_in_background() -> Callable[[], Any]:
 
     result: list[Any] = []
     thread = threading.Thread(target=lambda: result.append(detect_gpus()), daemon=True)
-    thread.start()
+    with deaf_threads():
+        thread.start()
 
     def wait() -> Any:
         thread.join()

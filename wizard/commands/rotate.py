@@ -24,7 +24,7 @@ from wizard.config.model import PostgresMode
 from wizard.config.resolve import Resolved
 from wizard.files.project import ENV_NAME, Project, read_file
 from wizard.host.targets import target_for
-from wizard.signals import INTERRUPTS
+from wizard.signals import held
 from wizard.stack import resources
 from wizard.stack.envfile import read_env, update_env
 from wizard.ui.console import UI
@@ -107,7 +107,7 @@ def rotated(project: Project, resolved: Resolved, ui: UI) -> Iterator[str | None
 
     def write_ahead() -> None:
         nonlocal ahead
-        with _signals_held():  # short, and SIGINT must not cut it in half
+        with held():  # short, and an interrupt must not cut it in half
             pending = update_env(before, {PENDING_KEY: new}, resources.template("env.template"))
             _write_env(root, pending)
             ahead = pending
@@ -159,7 +159,7 @@ def _set_back(resolved: Resolved, old: str, new: str, reason: BaseException, ui:
     what = "Interrupted" if isinstance(reason, KeyboardInterrupt) else "Writing the files failed"
     try:
         # A second Ctrl-C (or SIGTERM) must not cut the set-back short: held until it ends.
-        with _signals_held():
+        with held():
             change_password(target_for(resolved.config, password=new), old, resolved.db_timeout)
     except PasswordChangeError as exc:
         if not exc.logged_in and exc.check.problem is DbProblem.AUTH:
@@ -192,7 +192,7 @@ def _drop_pending(root: Path, before: str) -> None:
     next run: the pending password it finds is tried, refused, and dropped."""
     from wizard.files.writer import WriteError
 
-    with _signals_held(), suppress(OSError, WriteError):
+    with held(), suppress(OSError, WriteError):
         _write_env(root, before)
 
 
@@ -203,16 +203,3 @@ def _write_env(root: Path, text: str) -> None:
     from wizard.files.writer import PlannedFile, write_files
 
     write_files(root, [PlannedFile(ENV_NAME, text, mode=0o600, secret=True)], backup=False)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM (and a redelivered interrupt) wait until the block ends, then arrive
-    as usual. The block must be bounded: here, by the database timeout or one file write."""
-    import signal
-
-    signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)

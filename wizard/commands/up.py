@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wizard.result import CheckRow, ChecksTable, MessageKind, Result, Status
+from wizard.signals import deaf_threads
 
 if TYPE_CHECKING:
     from wizard.accounts.operations import NewPassword
@@ -175,19 +176,23 @@ class _Run:
 
         started = time.monotonic()
         stop = threading.Event()
-        with self.ui.console.status(f"{title} ...") as status:
+        status = self.ui.console.status(f"{title} ...")
 
-            def tick() -> None:
-                while not stop.wait(1.0):
-                    status.update(f"{title} ... {time.monotonic() - started:.0f} s")
+        def tick() -> None:
+            while not stop.wait(1.0):
+                status.update(f"{title} ... {time.monotonic() - started:.0f} s")
 
-            ticker = threading.Thread(target=tick, daemon=True)
-            ticker.start()
-            try:
-                yield
-            finally:
-                stop.set()
+        ticker = threading.Thread(target=tick, daemon=True)
+        try:
+            with deaf_threads():  # (rich's refresh thread, and the ticker)
+                status.start()
+                ticker.start()
+            yield
+        finally:
+            stop.set()
+            if ticker.ident is not None:
                 ticker.join()
+            status.stop()
 
     def compose(self, args: list[str], timeout: float, echo: bool = False) -> Completed:
         self.running = "docker compose " + " ".join(args)

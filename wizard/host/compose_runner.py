@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from wizard.signals import deaf_threads
+
 # compose >= 2.24 reads the `!override` and `!reset` tags of the wizard's override.
 MIN_COMPOSE = (2, 24, 0)
 PROBE_TIMEOUT_S = 15.0
@@ -155,7 +157,8 @@ class ComposeRunner:
                     echo(line)
 
         reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+        with deaf_threads():
+            reader.start()
         try:
             code: int | None = process.wait(timeout=max(timeout, 0.1))
         except subprocess.TimeoutExpired:

@@ -35,6 +35,7 @@ from wizard.host.db_values import (
     DbProblem,
     DbTarget,
 )
+from wizard.signals import deaf_threads
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -199,7 +200,8 @@ def _resolve(host: str, port: int, seconds: float) -> list[str | None]:
 
     # A daemon thread: if the resolver never returns, the process can still exit.
     thread = threading.Thread(target=lookup, name="wizard-resolve", daemon=True)
-    thread.start()
+    with deaf_threads():
+        thread.start()
     thread.join(seconds)
     if not outcome:
         raise _ResolveFailed(f"no answer from the resolver within {seconds:g} s")

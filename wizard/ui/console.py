@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from wizard.signals import deaf_threads
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -138,11 +140,16 @@ class UI:
 
     @contextmanager
     def status(self, message: str) -> Iterator[None]:
-        if self.terminal:
-            with self.console.status(message):
-                yield
-        else:
+        if not self.terminal:
             yield
+            return
+        spinner = self.console.status(message)
+        try:
+            with deaf_threads():  # (rich's refresh thread)
+                spinner.start()
+            yield
+        finally:
+            spinner.stop()
 
     @contextmanager
     def counting(self, message: str, unit: str = "files") -> Iterator[Callable[[int], None]]:
