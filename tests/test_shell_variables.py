@@ -105,7 +105,12 @@ def test_a_compose_file_list_from_the_shell_is_named(tmp_path: Path) -> None:
     checked = run_wizard(["check", "--json"], cwd=project, env=shell)
     [note] = [row for row in json.loads(checked.stdout)["checks"] if row["name"] == "shell"]
     assert note["status"] == "warn" and "COMPOSE_FILE" in note["detail"]
-    # The same list as .env's is no news.
-    same = {"COMPOSE_FILE": read_env(project)["COMPOSE_FILE"] or ""}
+    # The same list as .env's is no news, however spelled; nor the list setup is about to write.
+    written = read_env(project)["COMPOSE_FILE"] or ""
+    same = {"COMPOSE_FILE": ":".join(f"./{name}" for name in written.split(":"))}
     checked = run_wizard(["check", "--json"], cwd=project, env=same)
     assert "shell" not in {row["name"] for row in json.loads(checked.stdout)["checks"]}
+    (project / ".env").unlink()
+    again = run_wizard([*SETUP, "--skip-port-check"], cwd=project, env=same)
+    assert again.returncode == 0, again.stderr
+    assert "COMPOSE_FILE" not in again.stderr

@@ -30,6 +30,6 @@ def port_rows(plan: Plan, *, database_answers: bool = False) -> list[CheckRow]:
     if not judged:
         return [CheckRow("ports", Status.SKIP, "the compose files publish no host ports")]
     rows = [port_row(judgement) for judgement in judged]
-    if note := from_shell(plan.project):
+    if note := from_shell(plan.project, plan.project.env.get("COMPOSE_FILE", "")):
         rows.append(CheckRow("shell", Status.WARN, note))
     return rows

@@ -123,7 +123,7 @@ def _planned(request: Request, project: Project, answers: Answers, ui: UI) -> Pl
     plan = make_plan(project, resolved)
     # Until the rotation has run, the server knows only the current password: check with that
     # one (the rotation itself proves the new one).
-    if note := from_shell(project):
+    if note := from_shell(project, plan.env["COMPOSE_FILE"]):
         ui.warn(note)  # before the checks: a port the shell moved is the one they test
     current = rotate.keeping_current_password(resolved) if rotate.asked(resolved) else resolved
     preflight(plan, current.config, ui)

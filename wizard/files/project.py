@@ -21,7 +21,7 @@ from wizard.config.model import DocumentDir
 from wizard.config.resolve import existing_answers
 from wizard.errors import InputError
 from wizard.stack.compose import OVERRIDE_NAME, parse_yaml, variables_in
-from wizard.stack.contract import Stack, load_stack
+from wizard.stack.contract import Stack, load_stack, split_compose_file
 from wizard.stack.envfile import EnvParseError, read_env
 
 ENV_NAME = ".env"
@@ -142,15 +142,17 @@ def _not_a_file(path: Path) -> str | None:
     return next((what for test, what in kinds if test(mode)), None)
 
 
-def from_shell(project: Project) -> str | None:
+def from_shell(project: Project, compose_file: str) -> str | None:
     """The sentence naming the variables the stack's compose files interpolate that the shell
     sets (compose takes each from the shell before .env), or None. Values are shown only where
     they are port numbers: any other may be a secret. COMPOSE_FILE counts too, where the shell's
-    differs: compose would then load other files than .env lists (without the wizard's override,
-    say)."""
+    lists other files than `compose_file` (.env's, or the one about to be written): compose
+    would load those instead (without the wizard's override, say)."""
     names = variables_in(dict(project.stack.services)) & set(os.environ)
     shell_files = os.environ.get("COMPOSE_FILE")
-    if shell_files is not None and shell_files != project.env.get("COMPOSE_FILE"):
+    if shell_files is not None and split_compose_file(shell_files) != split_compose_file(
+        compose_file
+    ):
         names.add("COMPOSE_FILE")
     if not names:
         return None
