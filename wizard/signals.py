@@ -12,9 +12,9 @@ would only cut its clean-up short.
 
 Python runs a handler in the main thread whichever thread the signal reached, so blocking a
 signal in the main thread does not hold it while another thread runs. A block that must not be
-cut in two (`held`) therefore defers the interrupt in the handler itself; and threads are
-started deaf to INTERRUPTS (`deaf_threads`), so that a signal only ever reaches the main thread
-and, once it blocks them as the process ends, waits there.
+cut in two (`held`) therefore defers the interrupt in the handler itself; and the threads that
+may outlive a step are started deaf to INTERRUPTS (`deaf_threads`), so that a signal reaches the
+main thread and, once it blocks them as the process ends, waits there.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def held() -> Iterator[None]:
 @contextmanager
 def deaf_threads() -> Iterator[None]:
     """Threads started in the block inherit INTERRUPTS blocked: a signal then always reaches the
-    main thread. One that comes during the block waits for its end."""
+    main thread. One that comes during the block waits for its end. Such a thread must start no
+    program: it would inherit the blocked signals too (exec keeps the mask)."""
     before = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
     try:
         yield

@@ -21,7 +21,6 @@ from wizard.files.project import Project, from_shell
 from wizard.plan.model import Plan, make_plan
 from wizard.plan.ports import checked_planned_ports
 from wizard.plan.warnings import stack_warnings, unmounted_documents_warning
-from wizard.signals import deaf_threads
 from wizard.stack.ports import PublishedPort
 from wizard.ui.console import UI
 from wizard.ui.review import diff, rows, unreached_warning
@@ -132,9 +131,10 @@ def _detect_gpus_in_background() -> Callable[[], Any]:
     from wizard.host.gpu import detect_gpus
 
     result: list[Any] = []
+    # Not deaf (signals.deaf_threads): the programs it runs would inherit the blocked signals.
+    # Step 1 joins it, so it never outlives the run.
     thread = threading.Thread(target=lambda: result.append(detect_gpus()), daemon=True)
-    with deaf_threads():
-        thread.start()
+    thread.start()
 
     def wait() -> Any:
         thread.join()

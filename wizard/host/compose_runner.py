@@ -157,9 +157,9 @@ class ComposeRunner:
                     echo(line)
 
         reader = threading.Thread(target=read, daemon=True)
-        with deaf_threads():
-            reader.start()
         try:
+            with deaf_threads():
+                reader.start()
             code: int | None = process.wait(timeout=max(timeout, 0.1))
         except subprocess.TimeoutExpired:
             _stop(process)
