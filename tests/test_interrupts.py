@@ -190,6 +190,16 @@ def test_sigterm_as_a_command_ends_never_exits_143(tmp_path: Path) -> None:
     assert set(codes) <= {0, 130}, codes  # never killed by the signal (-15, a shell's 143)
 
 
+def run_snippet(code: str, *args: str) -> tuple[str, str]:
+    """(stdout, stderr) of `code` run by this Python in a process of its own, which must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout, done.stderr
+
+
 # An interrupt that lands inside a __del__ (or a weak-reference callback of the import machinery,
 # as one did in CI): Python drops the KeyboardInterrupt raised there and prints "Exception ignored".
 DROPPED_INTERRUPT = """
@@ -214,26 +224,10 @@ except KeyboardInterrupt:
 
 
 def test_an_interrupt_python_drops_is_sent_again_and_ends_the_run() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", DROPPED_INTERRUPT, "redelivered"],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert (done.stdout, done.stderr, done.returncode) == ("interrupted\n", "", 0)
+    assert run_snippet(DROPPED_INTERRUPT, "redelivered") == ("interrupted\n", "")
     # Without it the run goes on, as if no signal had come (what the hook is there for).
-    plain = subprocess.run(
-        [sys.executable, "-c", DROPPED_INTERRUPT, "plain"],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert plain.stdout == "went on\n" and "Exception ignored" in plain.stderr
-
-
-def run_snippet(code: str, *args: str) -> tuple[str, str]:
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
-        timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout, done.stderr
+    out, err = run_snippet(DROPPED_INTERRUPT, "plain")
+    assert out == "went on\n" and "Exception ignored" in err
 
 
 # Two interrupts due at once inside a __del__: the first is dropped there, the second comes due

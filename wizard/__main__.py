@@ -2,11 +2,10 @@
 
 The first thing it does is take SIGTERM and Ctrl-C (wizard.signals), before typer or anything
 else is imported: until then Python's default action for SIGTERM would kill the process
-mid-import. An interrupt that lands
-while the command line is still being built (typer, a lazy import) ends the run as one that
-lands later does: exit 130, one line, no traceback. `--version` is answered before that too. Once
-the run is over, SIGTERM and SIGINT (and SIGALRM, which redelivers a dropped interrupt) are
-blocked until the process is gone.
+mid-import. An interrupt that lands while the command line is still being built (typer, a lazy
+import) ends the run as one that lands later does: exit 130, one line, no traceback. `--version`
+is answered before that too. Once the run is over, SIGTERM and SIGINT (and SIGALRM, which
+redelivers a dropped interrupt) are blocked until the process is gone.
 """
 
 import sys

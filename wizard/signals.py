@@ -13,8 +13,8 @@ would only cut its clean-up short.
 Python runs a handler in the main thread whichever thread the signal reached, so blocking a
 signal in the main thread does not hold it while another thread runs. A block that must not be
 cut in two (`held`) therefore defers the interrupt in the handler itself; and the threads that
-may outlive a step are started deaf to INTERRUPTS (`deaf_threads`), so that a signal reaches the
-main thread and, once it blocks them as the process ends, waits there.
+may outlive a step are started with INTERRUPTS blocked (`interrupts_blocked`), so that a signal
+reaches the main thread and, once it blocks them as the process ends, waits there.
 """
 
 from __future__ import annotations
@@ -52,10 +52,9 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
     RUN.raised += 1
     if frame is not None and frame.f_code is _hook_code:
         # Due as the hook runs (a second interrupt): raised there, it would be dropped with the
-        # first and nothing would bring either back. Counted as dropped; the timer brings it.
+        # first and nothing would bring either back. Counted as dropped, it keeps the counts
+        # even, and the hook's timer (started, or about to be) brings it.
         RUN.dropped += 1
-        signal.signal(signal.SIGALRM, _redelivered)
-        signal.setitimer(signal.ITIMER_REAL, REDELIVER_AFTER_S)
         return
     raise KeyboardInterrupt
 
@@ -99,13 +98,11 @@ def redeliver_dropped() -> None:
         # knows not to raise.
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):
             previous(unraisable)
-        elif RUN.dropped + 1 >= RUN.raised:
-            RUN.dropped += 1
-            if not RUN.over:
-                signal.signal(signal.SIGALRM, _redelivered)
-                signal.setitimer(signal.ITIMER_REAL, REDELIVER_AFTER_S)
-        else:
-            RUN.dropped += 1
+            return
+        RUN.dropped += 1
+        if RUN.dropped >= RUN.raised and not RUN.over:
+            signal.signal(signal.SIGALRM, _redelivered)
+            signal.setitimer(signal.ITIMER_REAL, REDELIVER_AFTER_S)
 
     _hook_code = hook.__code__
     sys.unraisablehook = hook
@@ -127,12 +124,15 @@ def held() -> Iterator[None]:
 
 
 @contextmanager
-def deaf_threads() -> Iterator[None]:
-    """Threads started in the block inherit INTERRUPTS blocked: a signal then always reaches the
-    main thread. One that comes during the block waits for its end. Such a thread must start no
-    program: it would inherit the blocked signals too (exec keeps the mask)."""
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+def interrupts_blocked() -> Iterator[None]:
+    """INTERRUPTS blocked in this thread for the block, then delivered. What starts in it inherits
+    them blocked: a forked child, or a thread, which then never takes one (so that they reach the
+    main thread); a program such a thread runs would keep them blocked too (exec keeps the mask),
+    so it must run none. A handler already due runs inside the first call (Python checks for
+    signals there), before anything has changed."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)

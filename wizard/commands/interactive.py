@@ -131,7 +131,7 @@ def _detect_gpus_in_background() -> Callable[[], Any]:
     from wizard.host.gpu import detect_gpus
 
     result: list[Any] = []
-    # Not deaf (signals.deaf_threads): the programs it runs would inherit the blocked signals.
+    # Not started in signals.interrupts_blocked: the programs it runs would keep them blocked.
     # Step 1 joins it, so it never outlives the run.
     thread = threading.Thread(target=lambda: result.append(detect_gpus()), daemon=True)
     thread.start()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wizard.result import CheckRow, ChecksTable, MessageKind, Result, Status
-from wizard.signals import deaf_threads
+from wizard.signals import interrupts_blocked
 
 if TYPE_CHECKING:
     from wizard.accounts.operations import NewPassword
@@ -184,7 +184,7 @@ class _Run:
 
         ticker = threading.Thread(target=tick, daemon=True)
         try:
-            with deaf_threads():  # (rich's refresh thread, and the ticker)
+            with interrupts_blocked():  # (rich's refresh thread, and the ticker)
                 status.start()
                 ticker.start()
             yield

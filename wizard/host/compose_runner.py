@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from wizard.signals import deaf_threads
+from wizard.signals import interrupts_blocked
 
 # compose >= 2.24 reads the `!override` and `!reset` tags of the wizard's override.
 MIN_COMPOSE = (2, 24, 0)
@@ -158,7 +158,7 @@ class ComposeRunner:
 
         reader = threading.Thread(target=read, daemon=True)
         try:
-            with deaf_threads():
+            with interrupts_blocked():
                 reader.start()
             code: int | None = process.wait(timeout=max(timeout, 0.1))
         except subprocess.TimeoutExpired:

@@ -35,7 +35,7 @@ from wizard.host.db_values import (
     DbProblem,
     DbTarget,
 )
-from wizard.signals import deaf_threads
+from wizard.signals import interrupts_blocked
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -200,7 +200,7 @@ def _resolve(host: str, port: int, seconds: float) -> list[str | None]:
 
     # A daemon thread: if the resolver never returns, the process can still exit.
     thread = threading.Thread(target=lookup, name="wizard-resolve", daemon=True)
-    with deaf_threads():
+    with interrupts_blocked():
         thread.start()
     thread.join(seconds)
     if not outcome:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from wizard.signals import INTERRUPTS
+from wizard.signals import INTERRUPTS, interrupts_blocked
 
 Part = TypeVar("Part")
 Result = TypeVar("Result")
@@ -184,7 +184,7 @@ class Children(Generic[Part, Result]):
 
     def close(self) -> None:
         """Kill every child, then reap them (a second Ctrl-C waits until this is done)."""
-        with _interrupts_held():
+        with interrupts_blocked():
             for child in self._children:
                 os.close(child.fd)
                 with suppress(ProcessLookupError):  # (a child not yet reaped is never gone)
@@ -205,18 +205,6 @@ class Children(Generic[Part, Result]):
 
 
 @contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """INTERRUPTS blocked for the block, then delivered. A handler already due runs
-    inside the blocking call itself (Python checks for signals there), before the block."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-    try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
-@contextmanager
 def forked(
     parts: Sequence[Part],
     work: Callable[[Part, Callable[[int], None] | None], Result],
@@ -229,7 +217,7 @@ def forked(
     children: Children[Part, Result] = Children(parts)
     try:
         for part in parts:
-            with _interrupts_held():
+            with interrupts_blocked():
                 try:
                     read_end, write_end = os.pipe()
                 except OSError:  # out of file descriptors: the caller does these parts itself

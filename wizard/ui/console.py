@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from wizard.signals import deaf_threads
+from wizard.signals import interrupts_blocked
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -145,7 +145,7 @@ class UI:
             return
         spinner = self.console.status(message)
         try:
-            with deaf_threads():  # (rich's refresh thread)
+            with interrupts_blocked():  # (rich's refresh thread)
                 spinner.start()
             yield
         finally:
